@@ -1,0 +1,69 @@
+"""Every error the library raises on purpose.
+
+    NewsletterError
+    ├── ConfigError                  settings or credentials are wrong: fix the setup, do not retry
+    ├── ContentError                 a summary file, CSV row or edition is invalid
+    │   └── ContentErrors            several of them at once, each located
+    ├── RenderError                  a template failed or produced an unusable message
+    ├── StoreError                   the database is missing, unmigrated or refused an operation
+    └── DeliveryError                one message (or batch) could not be handed over
+        ├── TemporaryDeliveryError   try again later (SMTP 4xx, dropped connection, HTTP 429/5xx)
+        └── PermanentDeliveryError   never try again (SMTP 5xx, provider says the address is dead)
+
+Third-party exceptions are translated into these at the edge that called the library.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Base class: catch this to handle anything the newsletter library raises on purpose."""
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or invalid. Deliberately not a DeliveryError so nobody swallows it."""
+
+
+class ContentError(NewsletterError):
+    """Invalid content, located as precisely as possible: file, line, field."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.source, self.line, self.field, self.reason = source, line, field, message
+        where = ":".join(str(p) for p in (source, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        prefix += f"{field}: " if field else ""
+        super().__init__(prefix + message)
+
+
+class ContentErrors(ContentError):
+    """Several content problems found in one pass, so the author can fix them all at once."""
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors) or "invalid content")
+
+
+class RenderError(NewsletterError):
+    """A template could not be rendered into a valid message."""
+
+
+class StoreError(NewsletterError):
+    """The store is unusable for the requested operation."""
+
+
+class DeliveryError(NewsletterError):
+    """A message could not be handed to the transport."""
+
+    def __init__(self, message: str, *, transport: str | None = None,
+                 recipient: str | None = None, response: str | None = None) -> None:
+        self.transport, self.recipient, self.response = transport, recipient, response
+        super().__init__(message)
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth retrying later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help."""
