@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -96,7 +97,7 @@ class Config:
         host = urlsplit(self.base_url).hostname or "localhost"
         return f"Research digest <digest.{host}>"
 
-    def with_overrides(self, **overrides: Any) -> "Config":
+    def with_overrides(self, **overrides: Any) -> Config:
         return load_config(overrides=overrides, base=self)
 
 

@@ -1,0 +1,136 @@
+"""`subscribers …`: the audience, from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from subscribers.addresses import InvalidAddress
+from subscribers.csv_io import export_subscribers_csv, parse_subscriber_csv
+
+from subscribers.models import ConsentMethod, SubscriberStatus
+from subscribers.store import add_subscriber, import_rows, list_subscribers
+
+from ..errors import ContentError
+from ..taxonomy import topic_slugs
+from . import cli, emit_json, library_errors, open_newsletter
+
+
+def parse_topics_option(value: str | None, known: list[str]) -> frozenset[str] | None:
+    """`a,b` → those slugs; empty or `all` → None (every topic, including future ones)."""
+    if not value or value.strip().lower() == "all":
+        return None
+    chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(chosen - set(known))
+    if unknown:
+        raise ContentError(f"unknown topic(s) {', '.join(unknown)}; see `newsletter topics`",
+                           field="--topics")
+    return chosen
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, import, list and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="Name used in the To header.")
+@click.option("--topics", metavar="SLUG,SLUG|all", help="Topics to receive (default: all).")
+@click.pass_context
+@library_errors
+def subscribers_add(ctx: click.Context, email: str, name: str, topics: str | None) -> None:
+    """Add an active subscriber, recorded as added by an administrator.
+
+    Example:
+
+        newsletter subscribers add ada@example.org --name "Ada Lovelace" --topics empathy,training
+    """
+    nl = open_newsletter(ctx)
+    with nl.session() as session:
+        chosen = parse_topics_option(topics, topic_slugs(session))
+        try:
+            subscriber = add_subscriber(session, email, name=name, topics=chosen,
+                                        method=ConsentMethod.ADMIN, source="cli: subscribers add")
+        except InvalidAddress as err:
+            raise ContentError(str(err), field="email") from err
+        click.echo(f"{subscriber.email}: {subscriber.status.value}, "
+                   f"topics: {', '.join(sorted(chosen)) if chosen else 'all'}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@library_errors
+def subscribers_import(ctx: click.Context, file: Path) -> None:
+    """Import subscribers from a CSV file with columns email,name,topics.
+
+    Bad rows are reported with their line number and skipped; good rows are imported.
+    Re-importing the same file changes nothing. Nobody who left is brought back.
+
+    Example:
+
+        newsletter subscribers import members.csv
+    """
+    nl = open_newsletter(ctx)
+    with nl.session() as session:
+        rows, problems = parse_subscriber_csv(file.read_bytes(), str(file),
+                                              topics=topic_slugs(session))
+        report = import_rows(session, rows, source=f"import: {file.name}")
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    click.echo(f"{file}: {report.added} added, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {len(problems)} invalid rows skipped")
+    for reason, lines in report.skipped.items():
+        click.echo(f"  skipped {len(lines)} ({reason}): lines {', '.join(map(str, lines))}")
+    if problems:
+        sys.exit(1)
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_context
+@library_errors
+def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """List subscribers with their status and topics.
+
+    Example:
+
+        newsletter subscribers list --status active --json
+    """
+    nl = open_newsletter(ctx)
+    with nl.session() as session:
+        rows = [{"email": s.email, "name": s.name, "status": s.status.value,
+                 "topics": None if s.all_topics else sorted(t.slug for t in s.topics),
+                 "consent_method": s.consent_method.value, "created_at": s.created_at}
+                for s in list_subscribers(session, SubscriberStatus(status) if status else None)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        topics = "all" if row["topics"] is None else ", ".join(row["topics"])
+        click.echo(f"{row['status']:<12} {row['email']:<40} {row['name']:<25} {topics}")
+
+
+@subscribers.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+@click.pass_context
+@library_errors
+def subscribers_export(ctx: click.Context, out: Path | None) -> None:
+    """Export every subscriber as CSV (email,name,topics,status), safe to open in a spreadsheet.
+
+    Example:
+
+        newsletter subscribers export --out members.csv
+    """
+    nl = open_newsletter(ctx)
+    with nl.session() as session:
+        text = export_subscribers_csv(
+            (s.email, s.name, s.topic_slugs, s.status.value) for s in list_subscribers(session))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)

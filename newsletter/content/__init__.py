@@ -1,0 +1,1 @@
+"""Summaries and editions: the files editors write, their validation, and their storage."""

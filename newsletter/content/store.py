@@ -1,0 +1,110 @@
+"""Summaries and editions in the store, and their conversion to the pure domain values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db.models import ResearchType, Topic
+from ..domain import Citation, EditionContent, Named, SummaryItem
+from ..errors import ContentError
+from .assemble import Assembly, assemble, check_month
+from .models import Edition, EditionItem, EditionStatus, Summary, SummaryStatus
+from .summary_file import SummaryDraft
+
+
+def to_item(summary: Summary) -> SummaryItem:
+    citation = dict(summary.citation)
+    citation["authors"] = tuple(citation.get("authors", ()))
+    return SummaryItem(
+        id=summary.id, uid=summary.uid, month=summary.month, headline=summary.headline,
+        citation=Citation(**citation), body_md=summary.body_md,
+        implications_md=summary.implications_md, note_md=summary.note_md,
+        topics=tuple(Named(t.slug, t.name) for t in summary.topics),
+        research_type=Named(summary.research_type.slug, summary.research_type.name))
+
+
+def _find_existing(session: Session, draft: SummaryDraft) -> Summary | None:
+    if draft.id:
+        found = session.scalar(select(Summary).where(Summary.external_id == draft.id))
+        if found is not None:
+            return found
+    return session.scalar(select(Summary).where(Summary.month == draft.month,
+                                                Summary.headline == draft.headline))
+
+
+@dataclass(frozen=True)
+class Upsert:
+    summary: Summary
+    created: bool
+
+
+def upsert_summary(session: Session, draft: SummaryDraft) -> Upsert:
+    """Add a summary, or update the one this file (same id, or same month + headline) made."""
+    summary = _find_existing(session, draft)
+    created = summary is None
+    if summary is None:
+        summary = Summary()
+        session.add(summary)
+    research_type = session.scalar(select(ResearchType).where(
+        ResearchType.slug == draft.research_type))
+    if research_type is None:
+        raise ContentError(f"unknown research type {draft.research_type!r}",
+                           source=draft.source, field="research_type")
+    topics = list(session.scalars(select(Topic).where(Topic.slug.in_(draft.topics))))
+    citation = asdict(draft.citation)
+    citation["authors"] = list(draft.citation.authors)
+    summary.external_id = draft.id or summary.external_id
+    summary.month, summary.headline, summary.citation = draft.month, draft.headline, citation
+    summary.note_md, summary.body_md = draft.note_md, draft.body_md
+    summary.implications_md, summary.research_type = draft.implications_md, research_type
+    summary.topics, summary.status = topics, SummaryStatus(draft.status)
+    summary.source_file = draft.source
+    session.flush()
+    return Upsert(summary, created)
+
+
+def list_summaries(session: Session, month: str | None = None) -> list[Summary]:
+    query = select(Summary).order_by(Summary.month.desc(), Summary.id)
+    if month:
+        query = query.where(Summary.month == check_month(month))
+    return list(session.scalars(query).unique())
+
+
+def get_edition(session: Session, month: str) -> Edition:
+    edition = session.scalar(select(Edition).where(Edition.month == check_month(month)))
+    if edition is None:
+        raise ContentError(f"no edition for {month}: run `newsletter edition assemble {month}`",
+                           field="month")
+    return edition
+
+
+def edition_content(edition: Edition) -> EditionContent:
+    return EditionContent(month=edition.month, subject=edition.subject,
+                          preheader=edition.preheader, intro_md=edition.intro_md, id=edition.id,
+                          items=tuple(to_item(item.summary) for item in edition.items))
+
+
+def assemble_edition(session: Session, month: str, *, order: list[int] | None = None,
+                     subject: str | None = None, preheader: str | None = None) -> Assembly:
+    """Store the month's edition from its ready summaries; refused once sending has started."""
+    ready = [to_item(s) for s in list_summaries(session, month) if s.status is SummaryStatus.READY]
+    edition = session.scalar(select(Edition).where(Edition.month == month))
+    if edition is not None and edition.status not in (EditionStatus.DRAFT,
+                                                      EditionStatus.SCHEDULED):
+        raise ContentError(f"the {month} edition is {edition.status.value}; it can no longer "
+                           "be re-assembled", field="month")
+    keep_subject = edition.subject if edition is not None else None
+    keep_preheader = edition.preheader if edition is not None else None
+    assembly = assemble(month, ready, order=order, subject=subject or keep_subject,
+                        preheader=preheader or keep_preheader)
+    if edition is None:
+        edition = Edition(month=month)
+        session.add(edition)
+    edition.subject, edition.preheader = assembly.edition.subject, assembly.edition.preheader
+    edition.items = [EditionItem(summary_id=item.id, position=position)
+                     for position, item in enumerate(assembly.edition.items)]
+    session.flush()
+    return assembly

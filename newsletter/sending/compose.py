@@ -1,0 +1,89 @@
+"""Turn (edition, recipient) into finished message bytes, using templates rendered once per variant.
+
+Used by the send loop, by previews and by test sends, so all three produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from email.utils import format_datetime
+
+from sqlalchemy import select
+
+from subscribers.tokens import TokenSigner
+
+from ..content.assemble import for_variant
+from ..context import Newsletter
+from ..db.models import Topic
+from ..domain import Branding, EditionContent
+from ..errors import RenderError
+from ..render import Renderer, check_rendered
+from ..transports.base import OutgoingMessage
+from .personalise import MessageTemplate, compile_template, envelope_address, format_recipient
+from .plan import parse_variant_key
+from .recipients import LinkMaker, TopicNames, default_unsubscribe_mailto
+
+
+def branding_for(nl: Newsletter) -> Branding:
+    c = nl.config
+    return Branding(organisation=c.organisation, postal_address=c.postal_address,
+                    base_url=c.base_url)
+
+
+def make_renderer(nl: Newsletter) -> Renderer:
+    return Renderer(branding_for(nl), nl.config.templates_dir or None)
+
+
+def sender_address(sender: str) -> str:
+    """The bare address inside a From value like `Name <addr>`."""
+    return sender.rpartition("<")[2].rstrip(">").strip()
+
+
+class Composer:
+    """Everything per variant is cached here; `compose` is the per-recipient work."""
+
+    def __init__(self, nl: Newsletter, edition: EditionContent,
+                 renderer: Renderer | None = None) -> None:
+        c = nl.config
+        self.config, self.edition = c, edition
+        self.renderer = renderer or make_renderer(nl)
+        self.links = LinkMaker(TokenSigner(c.secret_keys), c.base_url,
+                               c.unsubscribe_mailto or default_unsubscribe_mailto(c.from_))
+        self.envelope_from = envelope_address(sender_address(c.from_))[0]
+        with nl.session() as session:
+            self.topic_names = TopicNames(dict(session.execute(
+                select(Topic.slug, Topic.name).order_by(Topic.position)).tuples()))
+        self._templates: dict[str, MessageTemplate] = {}
+
+    @property
+    def variants_rendered(self) -> int:
+        return len(self._templates)
+
+    def template(self, variant: str) -> MessageTemplate:
+        if variant not in self._templates:
+            ids = parse_variant_key(variant)
+            rendered = self.renderer.render_variant(for_variant(self.edition, ids), ids)
+            problems = check_rendered(rendered)
+            if problems:
+                raise RenderError(f"variant {variant} of {self.edition.month}: "
+                                  + "; ".join(problems))
+            self._templates[variant] = compile_template(
+                rendered, variant=variant, sender=self.config.from_,
+                list_id=self.config.effective_list_id, reply_to=self.config.reply_to)
+        return self._templates[variant]
+
+    def compose(self, *, delivery_id: int, variant: str, uid: str, email: str, name: str,
+                topics: frozenset[str] | None, date: datetime) -> OutgoingMessage:
+        template = self.template(variant)
+        unsubscribe = self.links.unsubscribe_url(uid)
+        values = {"name": name, "email": email, "unsubscribe_url": unsubscribe,
+                  "preferences_url": self.links.preferences_url(uid),
+                  "topics": self.topic_names.describe(topics)}
+        message_id = (f"<{self.edition.month}.{delivery_id}.{secrets.token_hex(6)}"
+                      f"@{template.message_id_domain}>")
+        data = template.fill(to=format_recipient(name, email), date=format_datetime(date),
+                             message_id=message_id,
+                             unsubscribe=self.links.list_unsubscribe(unsubscribe), values=values)
+        recipient, smtputf8 = envelope_address(email)
+        return OutgoingMessage(delivery_id, self.envelope_from, recipient, data, smtputf8)

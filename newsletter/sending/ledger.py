@@ -1,0 +1,164 @@
+"""The ledger's state machine, as SQL. The send loop talks to the store only through this module.
+
+pending ──claim──► in_flight ──result──► sent | failed (due again later) | rejected
+in_flight left behind by a dead run ──recover──► uncertain (reported; resent only on request)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from subscribers.models import Subscriber, SubscriberStatus, Suppression
+
+from ..db.types import new_uid
+from ..errors import StoreError
+from ..transports.base import Outcome, SendResult
+from .models import Delivery, DeliveryStatus, SendRun
+
+LIVE_RUN_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    variant: str
+    subscriber_id: int
+    uid: str
+    email: str
+    name: str
+    all_topics: bool
+
+
+def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, int]:
+    """Register this process as the edition's sender; turn a dead run's in-flight rows uncertain."""
+    live = session.scalar(select(SendRun).where(
+        SendRun.edition_id == edition_id, SendRun.finished_at.is_(None),
+        SendRun.heartbeat_at > now - timedelta(seconds=LIVE_RUN_SECONDS)).with_for_update())
+    if live is not None:
+        raise StoreError(f"another send of this edition is running (pid {live.pid} on {live.host}, "
+                         f"started {live.started_at:%Y-%m-%d %H:%M} UTC)")
+    run = SendRun(id=new_uid(), edition_id=edition_id, host=socket.gethostname()[:200],
+                  pid=os.getpid(), started_at=now, heartbeat_at=now)
+    session.add(run)
+    orphaned = session.execute(
+        update(Delivery).where(Delivery.edition_id == edition_id,
+                               Delivery.status == DeliveryStatus.IN_FLIGHT)
+        .values(status=DeliveryStatus.UNCERTAIN, updated_at=now,
+                last_error="the sending process stopped while this message was being handed over")
+    ).rowcount
+    return run.id, orphaned
+
+
+def heartbeat(session: Session, run_id: str, now: datetime) -> None:
+    session.execute(update(SendRun).where(SendRun.id == run_id).values(heartbeat_at=now))
+
+
+def finish_run(session: Session, run_id: str, now: datetime) -> None:
+    session.execute(update(SendRun).where(SendRun.id == run_id)
+                    .values(finished_at=now, heartbeat_at=now))
+
+
+def add_pending(session: Session, edition_id: int, rows: Iterable[tuple[int, str]],
+                now: datetime) -> None:
+    """Insert a pending row per (subscriber, variant) unless the subscriber already has one."""
+    values = [{"edition_id": edition_id, "subscriber_id": sid, "variant": key,
+               "status": DeliveryStatus.PENDING, "attempts": 0, "created_at": now,
+               "updated_at": now} for sid, key in rows]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(Delivery).on_conflict_do_nothing(
+        index_elements=["edition_id", "subscriber_id"]), values)
+
+
+def requeue_uncertain(session: Session, edition_id: int, now: datetime) -> int:
+    """Explicit `--resend-uncertain`: the editor accepts that some may get a second copy."""
+    return session.execute(
+        update(Delivery).where(Delivery.edition_id == edition_id,
+                               Delivery.status == DeliveryStatus.UNCERTAIN)
+        .values(status=DeliveryStatus.PENDING, updated_at=now)).rowcount
+
+
+def _due(edition_id: int, now: datetime) -> object:
+    return and_(Delivery.edition_id == edition_id, or_(
+        Delivery.status == DeliveryStatus.PENDING,
+        and_(Delivery.status == DeliveryStatus.FAILED, Delivery.next_attempt_at <= now)))
+
+
+def due_variants(session: Session, edition_id: int, now: datetime) -> list[str]:
+    return list(session.scalars(select(Delivery.variant).where(_due(edition_id, now)).distinct()))
+
+
+def count_due(session: Session, edition_id: int, now: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(Delivery)
+                          .where(_due(edition_id, now))) or 0
+
+
+def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
+                now: datetime) -> list[Claimed]:
+    """Mark up to `limit` due rows in_flight for this run; the caller commits before sending.
+
+    Rows whose subscriber left (or was suppressed) since planning are rejected instead, so an
+    unsubscribe takes effect even during a send.
+    """
+    eligible = and_(Subscriber.status == SubscriberStatus.ACTIVE,
+                    ~exists().where(Suppression.email_hash == Subscriber.email_hash))
+    rows = session.execute(
+        select(Delivery.id, Delivery.variant, Subscriber.id, Subscriber.uid, Subscriber.email,
+               Subscriber.name, Subscriber.all_topics, case((eligible, True), else_=False))
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(_due(edition_id, now)).order_by(Delivery.id).limit(limit)
+        .with_for_update(of=Delivery, skip_locked=True)).all()
+    gone = [r[0] for r in rows if not r[7]]
+    claimed = [Claimed(*r[:7]) for r in rows if r[7]]
+    if gone:
+        session.execute(update(Delivery).where(Delivery.id.in_(gone)).values(
+            status=DeliveryStatus.REJECTED, updated_at=now,
+            last_error="subscriber unsubscribed or was suppressed before delivery"))
+    if claimed:
+        session.execute(update(Delivery).where(Delivery.id.in_([c.delivery_id for c in claimed]))
+                        .values(status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
+                                attempts=Delivery.attempts + 1))
+    return claimed
+
+
+_STATUS_FOR = {Outcome.SENT: DeliveryStatus.SENT, Outcome.TEMPORARY: DeliveryStatus.FAILED,
+               Outcome.PERMANENT: DeliveryStatus.REJECTED}
+
+
+def record_results(session: Session, results: Sequence[SendResult], now: datetime,
+                   retry_at: datetime) -> None:
+    """Write every result of a batch in one statement per row shape."""
+    if not results:
+        return
+    session.execute(update(Delivery), [{
+        "id": r.delivery_id, "status": _STATUS_FOR[r.outcome], "updated_at": now,
+        "provider_message_id": r.provider_id, "last_error": r.detail[:1000] or None,
+        "sent_at": now if r.outcome is Outcome.SENT else None,
+        "next_attempt_at": retry_at if r.outcome is Outcome.TEMPORARY else None,
+    } for r in results])
+
+
+def release(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Give back rows that were claimed but never handed over (e.g. a configuration error)."""
+    session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+                                           Delivery.status == DeliveryStatus.IN_FLIGHT)
+                    .values(status=DeliveryStatus.PENDING, attempts=Delivery.attempts - 1,
+                            updated_at=now))
+
+
+def status_counts(session: Session, edition_id: int) -> dict[str, int]:
+    rows = session.execute(select(Delivery.status, func.count()).where(
+        Delivery.edition_id == edition_id).group_by(Delivery.status))
+    counts = {status.value: 0 for status in DeliveryStatus}
+    counts.update({status.value: n for status, n in rows})
+    return counts

@@ -1,0 +1,55 @@
+"""Per-recipient values: signed links and the few strings a message shows about its reader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from subscribers.tokens import Purpose, TokenSigner
+
+
+class LinkMaker:
+    """Builds a recipient's signed links; the only per-recipient cryptography is two HMACs."""
+
+    def __init__(self, signer: TokenSigner, base_url: str, unsubscribe_mailto: str) -> None:
+        self.signer = signer
+        self.base = base_url.rstrip("/")
+        self.mailto = unsubscribe_mailto
+
+    def unsubscribe_url(self, uid: str) -> str:
+        return f"{self.base}/u/{self.signer.sign(Purpose.UNSUBSCRIBE, uid)}"
+
+    def preferences_url(self, uid: str) -> str:
+        return f"{self.base}/preferences/{self.signer.sign(Purpose.PREFERENCES, uid)}"
+
+    def list_unsubscribe(self, unsubscribe_url: str) -> tuple[str, ...]:
+        """The List-Unsubscribe targets (RFC 2369): the one-click URL first, then mail."""
+        if not self.mailto:
+            return (unsubscribe_url,)
+        token = unsubscribe_url.rpartition("/")[2]
+        return (unsubscribe_url, f"mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}")
+
+
+class TopicNames:
+    """`Alliance and Therapeutic Relationship, Empathy`, cached per distinct choice of topics."""
+
+    def __init__(self, names_by_slug: Mapping[str, str]) -> None:
+        self.names_by_slug = dict(names_by_slug)
+        self._cache: dict[frozenset[str] | None, str] = {}
+
+    def describe(self, chosen: frozenset[str] | None) -> str:
+        if chosen not in self._cache:
+            if chosen is None:
+                text = "all topics"
+            else:
+                order = list(self.names_by_slug)
+                slugs = sorted(chosen & set(order), key=order.index)
+                text = ", ".join(self.names_by_slug[s] for s in slugs) or "no topics"
+            self._cache[chosen] = text
+        return self._cache[chosen]
+
+
+def default_unsubscribe_mailto(sender: str) -> str:
+    """`unsubscribe@<the From domain>` when none is configured."""
+    domain = sender.rpartition("@")[2].rstrip(">").strip()
+    return f"unsubscribe@{domain}" if domain else ""

@@ -1,0 +1,50 @@
+"""The one small interface every way of sending mail implements.
+
+A transport takes a batch of finished messages and answers, for each one, with a result from a
+closed vocabulary. It raises only `ConfigError` (credentials, settings: nothing was sent), and
+only before it has handed over any message of the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    delivery_id: int
+    envelope_from: str
+    recipient: str
+    data: bytes
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True)
+class SendResult:
+    delivery_id: int
+    outcome: Outcome
+    provider_id: str | None = None
+    detail: str = ""
+    mailbox_gone: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.outcome, Outcome):
+            raise TypeError(f"outcome must be an Outcome, not {self.outcome!r}")
+
+
+class Transport(Protocol):
+    name: str
+    batch_size: int
+
+    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]: ...
+
+    def close(self) -> None: ...
