@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..demo import DEMO_AUDIENCE, DEMO_MONTH, headlines_received, run_demo
+from ..sending.personalise import envelope_address
 from . import cli, library_errors
 
 
@@ -33,9 +34,7 @@ def demo(folder: Path | None) -> None:
     table.add_column("Summaries received")
     got = {r.recipients[0].lower(): headlines_received(r) for r in result.received}
     for name, email, topics in DEMO_AUDIENCE:
-        envelope = email.encode("idna").decode() if not email.isascii() else email
-        key = next((k for k in got if k in {email.lower(), envelope.lower()}), None)
-        received = got.get(key, []) if key else []
+        received = got.get(envelope_address(email)[0].lower(), [])
         table.add_row(f"{name}\n{email}", "all" if topics is None else "\n".join(sorted(topics)),
                       "\n".join(f"• {h}" for h in received) or "(nothing this month)")
     console.print(table)

@@ -45,15 +45,15 @@ def upsert_summary(session: Session, draft: SummaryDraft) -> Upsert:
     """Add a summary, or update the one this file (same id, or same month + headline) made."""
     summary = _find_existing(session, draft)
     created = summary is None
-    if summary is None:
-        summary = Summary()
-        session.add(summary)
     research_type = session.scalar(select(ResearchType).where(
         ResearchType.slug == draft.research_type))
     if research_type is None:
         raise ContentError(f"unknown research type {draft.research_type!r}",
                            source=draft.source, field="research_type")
     topics = list(session.scalars(select(Topic).where(Topic.slug.in_(draft.topics))))
+    if summary is None:
+        summary = Summary()
+        session.add(summary)
     citation = asdict(draft.citation)
     citation["authors"] = list(draft.citation.authors)
     summary.external_id = draft.id or summary.external_id

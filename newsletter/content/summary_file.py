@@ -52,6 +52,7 @@ _SINGLE_LINE_BAD = re.compile(
 _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _MONTH = re.compile(r"(?:19\d\d|20\d\d|2100)-(?:0[1-9]|1[0-2])")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})")
+_INITIALS = re.compile(r"(?:[^\W\d_]\.[\s-]*)+")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)\s*", re.IGNORECASE)
 _DOI = re.compile(r"10\.\d+(?:\.\d+)*/\S+")
 _IMPLICATIONS = re.compile(r"^ {0,3}#{1,3}[ \t]+practice[ \t]+implications[ \t]*(?:#+[ \t]*)?$",
@@ -81,7 +82,9 @@ def _show(value: str, width: int = 60) -> str:
 
 
 def _kind(node: yaml.Node) -> str:
-    return {"scalar": "a single value", "sequence": "a list"}.get(node.id, "a mapping")
+    if isinstance(node, yaml.ScalarNode):
+        return "a single value"
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
 def single_line_problem(value: str) -> str | None:
@@ -111,8 +114,10 @@ def nearest(value: str, valid: Collection[str], n: int = 3) -> list[str]:
 def unknown_message(kind: str, value: str, valid: Collection[str]) -> str:
     """`unknown topic 'x'; did you mean: y?`, so a typo is a quick fix, not a hunt in the config."""
     close = nearest(value, valid)
-    hint = f"; did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {_show(value)}{hint}"
+    if close:
+        return f"unknown {kind} {_show(value)}; did you mean: {', '.join(close)}?"
+    listed = f"; valid: {', '.join(sorted(valid))}" if len(valid) <= 10 else ""
+    return f"unknown {kind} {_show(value)}{listed}"
 
 
 def _file_error(message: str, source: str, line: int | None = None) -> ContentErrors:
@@ -181,7 +186,7 @@ class _FrontMatter:
     """The front matter's YAML nodes, located by file line, and the problems found in them."""
 
     def __init__(self, text: str, source: str, errors: list[ContentError]) -> None:
-        self.text, self.source, self.errors = text, source, errors
+        self.yaml_text, self.source, self.errors = text, source, errors
         self._breaks = [found.start() for found in re.finditer("\n", text)]
 
     def line_at(self, index: int) -> int:
@@ -197,22 +202,31 @@ class _FrontMatter:
     def compose(self) -> yaml.MappingNode | None:
         """The root mapping, or None after reporting why there is none."""
         try:
-            root = yaml.compose(self.text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as err:
+            root = yaml.compose(self.yaml_text, Loader=yaml.SafeLoader)
+        except RecursionError:
+            self.error("the front matter is nested too deeply", 1, None)
+            return None
+        except yaml.YAMLError as err:
+            self._yaml_error(err)
+            return None
+        if not isinstance(root, yaml.MappingNode):
+            self.error("the front matter is empty" if root is None else
+                       f"the front matter must be key: value lines, not {_kind(root)}", 1, None)
+            return None
+        return root if self._plain_tree(root) else None
+
+    def _yaml_error(self, err: yaml.YAMLError) -> None:
+        """The parser's own words, at the line it stopped, with a hint for the commonest slip."""
+        if isinstance(err, yaml.MarkedYAMLError):
             mark = err.problem_mark or err.context_mark
             hint = " (put quotes around text that contains ': ')" if (
                 err.problem == "mapping values are not allowed here") else ""
             self.error(f"invalid YAML: {err.problem or err.context}{hint}",
                        self.line_at(mark.index) if mark else 1, None)
-            return None
-        except (yaml.YAMLError, RecursionError) as err:
-            self.error(f"invalid YAML: {type(err).__name__}", 1, None)
-            return None
-        if not isinstance(root, yaml.MappingNode):
-            kind = "empty" if root is None else f"{_kind(root)}, not key: value lines"
-            self.error(f"the front matter must be key: value lines; it is {kind}", 1, None)
-            return None
-        return root if self._plain_tree(root) else None
+        else:  # a ReaderError: a character YAML does not allow, such as U+FFFF
+            position = getattr(err, "position", None)
+            self.error(f"invalid YAML: {str(err).splitlines()[0]}",
+                       1 if position is None else self.line_at(position), None)
 
     def _plain_tree(self, root: yaml.Node) -> bool:
         """Refuse aliases and deep nesting: they only serve to blow up memory or recursion."""
@@ -357,10 +371,17 @@ class _FrontMatter:
 
 
 def _authors(fm: _FrontMatter, entry: tuple[int, yaml.Node]) -> tuple[str, ...]:
+    """Authors, catching `[Hoglend, P.]`, which YAML reads as two authors, "Hoglend" and "P."."""
     items = fm.items(entry, "citation.authors", LIMITS["authors"], '- "Safran, J. D."')
-    names = (fm.text(item, f"citation.authors[{index}]", LIMITS["author"])
-             for index, item in enumerate(items))
-    return tuple(name for name in names if name is not None)
+    names = []
+    for index, item in enumerate(items):
+        name = fm.text(item, f"citation.authors[{index}]", LIMITS["author"])
+        if name is not None and _INITIALS.fullmatch(name):
+            fm.error(f"{_show(name)} is only initials: put each author in quotes, "
+                     '["Hoglend, P."], or on its own \'- \' line', item[0],
+                     f"citation.authors[{index}]")
+        names.append(name or "")
+    return tuple(names)
 
 
 def _citation(fm: _FrontMatter, entry: tuple[int, yaml.Node]) -> Citation | None:
@@ -416,8 +437,7 @@ def _fields(fm: _FrontMatter, root: yaml.MappingNode, topics: Collection[str],
 
 
 def _sections(body: str, first_line: int, source: str) -> tuple[str, str, list[ContentError]]:
-    """Split the Markdown at the first Practice Implications heading; both parts must say something.
-    """
+    """Split at the first Practice Implications heading; both parts must say something."""
     errors: list[ContentError] = []
     match = _IMPLICATIONS.search(body)
     summary = (body[:match.start()] if match else body).strip()
@@ -467,7 +487,10 @@ def parse_summary(text: str, source: str, *, topics: Collection[str],
 
 
 class _Dumper(yaml.SafeDumper):
-    """Literal blocks for multi-line text, so a note stays readable in the file."""
+    """Indented lists and literal blocks for multi-line text, as an editor would write them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

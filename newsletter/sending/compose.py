@@ -53,7 +53,7 @@ class Composer:
         self.envelope_from = envelope_address(sender_address(c.from_))[0]
         with nl.session() as session:
             self.topic_names = TopicNames(dict(session.execute(
-                select(Topic.slug, Topic.name).order_by(Topic.position)).tuples()))
+                select(Topic.slug, Topic.name).order_by(Topic.position)).all()))
         self._templates: dict[str, MessageTemplate] = {}
 
     @property

@@ -1,0 +1,52 @@
+"""Email addresses: one normal form for storage and lookups, one hash to suppress after erasure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+__all__ = ["MAX_ADDRESS_LENGTH", "InvalidAddress", "address_hash", "address_key",
+           "normalise_email"]
+
+MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a path, less the angle brackets
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class InvalidAddress(ValueError):
+    """An address that cannot be used; the message is a short reason a person can act on."""
+
+
+def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
+    """The address as stored: domain lowercased and IDNA-normalised (Unicode form), local part kept.
+
+    CR/LF and other control characters are refused before email-validator sees the text, because
+    an address ends up in a header, where a line break would inject another header.
+    """
+    value = raw.strip()
+    if not value:
+        raise InvalidAddress("the address is empty")
+    if len(value) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(f"the address is longer than {MAX_ADDRESS_LENGTH} characters")
+    if _CONTROL.search(value):
+        raise InvalidAddress("the address contains a line break or control character")
+    try:
+        return validate_email(value, check_deliverability=check_deliverability).normalized
+    except EmailNotValidError as err:
+        raise InvalidAddress(str(err)) from err
+
+
+def address_key(normalised: str) -> str:
+    """The case-insensitive identity of a normalised address: `Ann@x.org` and `ann@x.org` match.
+
+    Mail servers may treat the local part case-sensitively, so it is kept as given for sending;
+    for "is this the same person" questions (duplicates, suppression) case is ignored.
+    """
+    local, _, domain = normalised.rpartition("@")
+    return f"{local.casefold()}@{domain.lower()}"
+
+
+def address_hash(email: str) -> str:
+    """sha256 of the address's key: kept after erasure, so a re-import in any case stays blocked."""
+    return hashlib.sha256(address_key(normalise_email(email)).encode("utf-8")).hexdigest()
