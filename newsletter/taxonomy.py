@@ -55,8 +55,11 @@ def default_research_types() -> list[TaxonomyEntry]:
 def sync_taxonomy(session: Session) -> tuple[int, int]:
     """Insert new entries and update names; never delete (stored choices point at slugs)."""
     added = 0
-    for model, entries in ((Topic, default_topics()), (ResearchType, default_research_types())):
-        existing = {row.slug: row for row in session.scalars(select(model))}
+    tables: tuple[tuple[type[Topic] | type[ResearchType], list[TaxonomyEntry]], ...] = (
+        (Topic, default_topics()), (ResearchType, default_research_types()))
+    for model, entries in tables:
+        rows: list[Topic | ResearchType] = list(session.scalars(select(model)))  # type: ignore[arg-type]
+        existing = {row.slug: row for row in rows}
         for position, entry in enumerate(entries):
             row = existing.get(entry.slug)
             if row is None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+
 from subscribers.addresses import InvalidAddress
 from subscribers.csv_io import export_subscribers_csv, parse_subscriber_csv
-
 from subscribers.models import ConsentMethod, SubscriberStatus
 from subscribers.store import add_subscriber, import_rows, list_subscribers
 
@@ -102,7 +103,7 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
     """
     nl = open_newsletter(ctx)
     with nl.session() as session:
-        rows = [{"email": s.email, "name": s.name, "status": s.status.value,
+        rows: list[dict[str, Any]] = [{"email": s.email, "name": s.name, "status": s.status.value,
                  "topics": None if s.all_topics else sorted(t.slug for t in s.topics),
                  "consent_method": s.consent_method.value, "created_at": s.created_at}
                 for s in list_subscribers(session, SubscriberStatus(status) if status else None)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,7 +69,7 @@ def summary_list(ctx: click.Context, month: str | None, as_json: bool) -> None:
     """
     nl = open_newsletter(ctx)
     with nl.session() as session:
-        rows = [{"id": s.id, "uid": s.uid, "month": s.month, "status": s.status.value,
+        rows: list[dict[str, Any]] = [{"id": s.id, "uid": s.uid, "month": s.month, "status": s.status.value,
                  "headline": s.headline, "research_type": s.research_type.slug,
                  "topics": [t.slug for t in s.topics], "source_file": s.source_file}
                 for s in list_summaries(session, month)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..sending.engine import Sender
-from ..sending.report import edition_status
+from ..sending.report import edition_status, plan_without_sending
 from ..transports import make_transport
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
@@ -29,7 +29,7 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) 
     """
     nl = open_newsletter(ctx)
     if dry_run:
-        plan = dry_run(nl, month)
+        plan = plan_without_sending(nl, month)
         click.echo(f"{month}: {plan.recipients} recipients, {plan.no_match} without a matching "
                    f"topic (skipped), {len(plan.by_variant)} variants")
         for variant, headlines, count in plan.variants:

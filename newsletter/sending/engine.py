@@ -96,7 +96,7 @@ class Sender:
                 keys = [variant_key(variant_for(edition, r.topics)) for r in chunk]
                 counts.add(keys)
                 ledger.add_pending(session, edition.id,
-                                   [(r.id, k) for r, k in zip(chunk, keys) if k], self.clock())
+                                   [(r.id, k) for r, k in zip(chunk, keys, strict=True) if k], self.clock())
                 session.commit()
         return counts
 

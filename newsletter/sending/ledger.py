@@ -11,8 +11,9 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,13 +49,13 @@ def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, in
     run = SendRun(id=new_uid(), edition_id=edition_id, host=socket.gethostname()[:200],
                   pid=os.getpid(), started_at=now, heartbeat_at=now)
     session.add(run)
-    orphaned = session.execute(
+    orphaned: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Delivery).where(Delivery.edition_id == edition_id,
                                Delivery.status == DeliveryStatus.IN_FLIGHT)
         .values(status=DeliveryStatus.UNCERTAIN, updated_at=now,
                 last_error="the sending process stopped while this message was being handed over")
-    ).rowcount
-    return run.id, orphaned
+    )
+    return run.id, orphaned.rowcount
 
 
 def heartbeat(session: Session, run_id: str, now: datetime) -> None:
@@ -82,13 +83,14 @@ def add_pending(session: Session, edition_id: int, rows: Iterable[tuple[int, str
 
 def requeue_uncertain(session: Session, edition_id: int, now: datetime) -> int:
     """Explicit `--resend-uncertain`: the editor accepts that some may get a second copy."""
-    return session.execute(
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Delivery).where(Delivery.edition_id == edition_id,
                                Delivery.status == DeliveryStatus.UNCERTAIN)
-        .values(status=DeliveryStatus.PENDING, updated_at=now)).rowcount
+        .values(status=DeliveryStatus.PENDING, updated_at=now))
+    return result.rowcount
 
 
-def _due(edition_id: int, now: datetime) -> object:
+def _due(edition_id: int, now: datetime) -> ColumnElement[bool]:
     return and_(Delivery.edition_id == edition_id, or_(
         Delivery.status == DeliveryStatus.PENDING,
         and_(Delivery.status == DeliveryStatus.FAILED, Delivery.next_attempt_at <= now)))
@@ -99,8 +101,9 @@ def due_variants(session: Session, edition_id: int, now: datetime) -> list[str]:
 
 
 def count_due(session: Session, edition_id: int, now: datetime) -> int:
-    return session.scalar(select(func.count()).select_from(Delivery)
-                          .where(_due(edition_id, now))) or 0
+    count: int | None = session.scalar(select(func.count()).select_from(Delivery)
+                                       .where(_due(edition_id, now)))
+    return count or 0
 
 
 def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,

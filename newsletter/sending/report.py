@@ -22,7 +22,7 @@ class DryRun(PlanCounts):
     variants: list[tuple[str, list[str], int]] = field(default_factory=list)
 
 
-def dry_run(nl: Newsletter, month: str) -> DryRun:
+def plan_without_sending(nl: Newsletter, month: str) -> DryRun:
     """Plan without writing anything: recipients per variant, with the headlines each gets."""
     plan = DryRun()
     with nl.session() as session:
