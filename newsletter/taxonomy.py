@@ -58,7 +58,7 @@ def sync_taxonomy(session: Session) -> tuple[int, int]:
     tables: tuple[tuple[type[Topic] | type[ResearchType], list[TaxonomyEntry]], ...] = (
         (Topic, default_topics()), (ResearchType, default_research_types()))
     for model, entries in tables:
-        rows: list[Topic | ResearchType] = list(session.scalars(select(model)))  # type: ignore[arg-type]
+        rows: list[Topic | ResearchType] = list(session.scalars(select(model)))
         existing = {row.slug: row for row in rows}
         for position, entry in enumerate(entries):
             row = existing.get(entry.slug)

@@ -82,8 +82,12 @@ class Composer:
                   "topics": self.topic_names.describe(topics)}
         message_id = (f"<{self.edition.month}.{delivery_id}.{secrets.token_hex(6)}"
                       f"@{template.message_id_domain}>")
-        data = template.fill(to=format_recipient(name, email), date=format_datetime(date),
-                             message_id=message_id,
-                             unsubscribe=self.links.list_unsubscribe(unsubscribe), values=values)
+        to, list_unsubscribe = format_recipient(name, email), self.links.list_unsubscribe(unsubscribe)
+        data = template.fill(to=to, date=format_datetime(date), message_id=message_id,
+                             unsubscribe=list_unsubscribe, values=values)
         recipient, smtputf8 = envelope_address(email)
-        return OutgoingMessage(delivery_id, self.envelope_from, recipient, data, smtputf8)
+        headers = {"To": to, "Message-ID": message_id,
+                   "List-Unsubscribe": ", ".join(f"<{u}>" for u in list_unsubscribe),
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return OutgoingMessage(delivery_id, self.envelope_from, recipient, data, smtputf8,
+                               template=template, values=values, headers=headers)

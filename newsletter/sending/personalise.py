@@ -110,6 +110,10 @@ class MessageTemplate:
 
     variant: str
     subject: str
+    rendered: RenderedVariant
+    sender: str
+    reply_to: str
+    list_id: str
     static_headers: bytes
     boundary: bytes
     text: _Body
@@ -150,7 +154,8 @@ def compile_template(rendered: RenderedVariant, *, variant: str, sender: str, li
     static += b'Content-Type: multipart/alternative; boundary="' + boundary + b'"' + CRLF
     domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
     return MessageTemplate(
-        variant=variant, subject=rendered.subject, static_headers=static, boundary=boundary,
+        variant=variant, subject=rendered.subject, rendered=rendered, sender=sender,
+        reply_to=reply_to, list_id=list_id, static_headers=static, boundary=boundary,
         text=_Body.compile(rendered.text, rendered.markers, escape_html=False),
         html=_Body.compile(rendered.html, rendered.markers, escape_html=True),
         message_id_domain=domain)

@@ -7,10 +7,13 @@ only before it has handed over any message of the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..sending.personalise import MessageTemplate
 
 
 class Outcome(StrEnum):
@@ -21,11 +24,21 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
+    """One finished message, in two forms.
+
+    `data` is the complete MIME message (what SMTP and the outbox hand over). HTTP providers that
+    batch by variant use `template` (rendered once per variant, with its `markers`), the
+    recipient's `values` for those markers, and the per-recipient `headers` instead.
+    """
+
     delivery_id: int
     envelope_from: str
     recipient: str
     data: bytes
     smtputf8: bool = False
+    template: MessageTemplate | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
