@@ -41,7 +41,12 @@ def write_preview(nl: Newsletter, edition: EditionContent, topics: frozenset[str
     assert html_part is not None and text_part is not None
     html_path.parent.mkdir(parents=True, exist_ok=True)
     text_path, eml_path = html_path.with_suffix(".txt"), html_path.with_suffix(".eml")
-    html_path.write_text(html_part.get_content(), encoding="utf-8")
-    text_path.write_text(text_part.get_content(), encoding="utf-8")
+    html_path.write_text(_unix_newlines(html_part.get_content()), encoding="utf-8")
+    text_path.write_text(_unix_newlines(text_part.get_content()), encoding="utf-8")
     eml_path.write_bytes(message.as_bytes(policy=policy.SMTP))
     return [html_path, text_path, eml_path]
+
+
+def _unix_newlines(text: str) -> str:
+    """The wire uses CRLF; files on disk read better with the platform's newlines."""
+    return text.replace("\r\n", "\n")

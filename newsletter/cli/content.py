@@ -152,3 +152,28 @@ def edition_preview(ctx: click.Context, month: str, topics: str | None, out: Pat
         click.echo(f"wrote {path}")
 
 
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_context
+@library_errors
+def topics(ctx: click.Context, as_json: bool) -> None:
+    """List the topic taxonomy: the slugs that summaries and subscribers use.
+
+    Example:
+
+        newsletter topics --json
+    """
+    from sqlalchemy import select
+
+    from ..db.models import Topic
+    nl = open_newsletter(ctx)
+    with nl.session() as session:
+        rows = [{"slug": t.slug, "name": t.name, "original_name": t.original_name}
+                for t in session.scalars(select(Topic).order_by(Topic.position))]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['slug']:<58} {row['name']}")
