@@ -1,0 +1,89 @@
+"""The store on SQLite and PostgreSQL: migrations, taxonomy, constraints, time zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from newsletter.config import load_config
+from newsletter.content.models import Edition
+from newsletter.context import Newsletter
+from newsletter.db.migrate import current_revision, head_revision
+from newsletter.db.models import ResearchType, Topic
+from newsletter.errors import StoreError
+from newsletter.taxonomy import slugify
+from subscribers.store import add_subscriber, find
+
+from .conftest import make_config
+
+
+@pytest.fixture
+def store(database_url: str):  # type: ignore[no-untyped-def]
+    nl = Newsletter.open(make_config(database_url))
+    yield nl
+    nl.close()
+
+
+@pytest.mark.parametrize(("name", "slug"), [
+    ("Trauma and/or PTSD", "trauma-and-or-ptsd"),
+    ("Cognitive Therapy (CT) and Cognitive-Behavioural Therapy (CBT)",
+     "cognitive-therapy-ct-and-cognitive-behavioural-therapy-cbt"),
+    ("Attendance, Attrition, and Drop-Out", "attendance-attrition-and-drop-out"),
+    ("Medications/Pharmacotherapy", "medications-pharmacotherapy"),
+    ("  --Odd   spacing!! ", "odd-spacing"),
+])
+def test_slugify(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+def test_init_creates_upgrades_and_is_idempotent(store: Newsletter) -> None:
+    with pytest.raises(StoreError, match="run `newsletter init` first"):
+        store.require_ready()
+    assert store.init() == (44, 44)
+    assert store.init() == (0, 44)
+    store.require_ready()
+    assert current_revision(store.engine) == head_revision(store.engine)
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"topics", "research_types", "summaries", "editions", "edition_items", "subscribers",
+            "subscriber_topics", "suppressions", "deliveries", "send_runs"} <= tables
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Topic)) == 36
+        types = set(session.scalars(select(ResearchType.slug)))
+    assert {"meta-analysis", "randomized-controlled-trial", "review", "book-chapter",
+            "naturalistic-study", "qualitative-study", "other"} <= types
+
+
+def test_addresses_are_unique_whatever_their_case(store: Newsletter) -> None:
+    store.init()
+    with store.session() as session:
+        first = add_subscriber(session, "Ada@Example.ORG", name="Ada")
+        again = add_subscriber(session, "ada@example.org", name="Ada L.")
+        assert first.id == again.id
+        assert find(session, "ADA@EXAMPLE.ORG") is first
+        assert first.email == "Ada@example.org"
+
+
+def test_times_are_stored_in_utc_and_come_back_aware(store: Newsletter) -> None:
+    store.init()
+    toronto = timezone(timedelta(hours=-5))
+    local = datetime(2026, 12, 1, 9, 0, tzinfo=toronto)
+    with store.session() as session:
+        session.add(Edition(month="2026-12", subject="s", scheduled_at=local))
+    with store.session() as session:
+        stored = session.scalar(select(Edition.scheduled_at))
+    assert stored == local and stored.tzinfo is not None
+    assert stored.astimezone(UTC).hour == 14
+    with pytest.raises(Exception, match="naive datetime"), store.session() as session:
+        session.add(Edition(month="2026-11", subject="s", scheduled_at=datetime(2026, 11, 1)))
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    nl = Newsletter.open(load_config(overrides={"database_url": f"sqlite:///{tmp_path}/x.db"},
+                                     environ={"NEWSLETTER_CONFIG": "/nonexistent.toml"}))
+    with nl.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+    nl.close()
