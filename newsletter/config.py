@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reply_to", "", "Optional Reply-To address"),
     Setting("secret_key", "", "Signs links (comma-separated: newest first, older keys still verify)",
             secret=True),
-    Setting("transport", "smtp", "How mail leaves: smtp | outbox"),
+    Setting("transport", "smtp", "How mail leaves: smtp | outbox | postmark | sendgrid | mailgun"),
     Setting("smtp_host", "localhost", "SMTP server host"),
     Setting("smtp_port", 25, "SMTP server port"),
     Setting("smtp_user", "", "SMTP AUTH user (empty: no AUTH)"),
@@ -45,7 +45,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_security", "none", "none | starttls | ssl"),
     Setting("smtp_timeout", 30.0, "Seconds before an SMTP command is abandoned"),
     Setting("outbox_dir", "outbox", "Folder for .eml files when transport = outbox"),
-    Setting("batch_size", 200, "Recipients handed to the transport per ledger transaction"),
+    Setting("batch_size", 200, "Recipients handed to the SMTP or outbox transport per ledger transaction "
+            "(HTTP providers take their own batch limit)"),
+    Setting("api_key", "", "API key of the HTTP provider (Postmark server token, SendGrid API key, "
+            "Mailgun private key)", secret=True),
+    Setting("api_base_url", "", "Base URL of the HTTP provider's API; empty: its public endpoint "
+            "(e.g. https://api.eu.mailgun.net for Mailgun's EU region)"),
+    Setting("mailgun_domain", "", "Mailgun sending domain (transport = mailgun)"),
+    Setting("postmark_message_stream", "broadcast", "Postmark message stream (transport = postmark)"),
+    Setting("http_timeout", 30.0, "Seconds to wait for an HTTP provider's answer (connecting: at most 10)"),
     Setting("organisation", "Psychotherapy Practice Research Network",
             "Who publishes the newsletter (footer, List-Id)"),
     Setting("postal_address", "Ottawa, Ontario, Canada", "Postal address shown in every footer"),
@@ -53,9 +61,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("unsubscribe_mailto", "", "mailto: address for List-Unsubscribe; default derived from From"),
     Setting("timezone", "America/Toronto", "The editor's time zone"),
     Setting("templates_dir", "", "Folder whose templates override the shipped ones"),
+    Setting("smtp_connections", 4, "SMTP connections used in parallel, each reused for many messages"),
+    Setting("dkim_selector", "", "DKIM selector (set selector, domain and key path, or none of them)"),
+    Setting("dkim_domain", "", "DKIM signing domain (d=)"),
+    Setting("dkim_private_key_path", "", "PEM file of the DKIM private key (keep it outside git)"),
+    Setting("retry_max_attempts", 5, "Attempts per message within one send before it waits for a later run"),
+    Setting("retry_initial", 1.0, "Seconds before the first retry of a temporary failure"),
+    Setting("retry_factor", 2.0, "Each retry waits this many times longer than the previous one"),
+    Setting("retry_cap", 60.0, "Longest wait between two retries, in seconds"),
+    Setting("retry_jitter", "full", "Randomise retry waits: full | equal | none"),
+    Setting("retry_later", 3600.0,
+            "Seconds until a later send may retry a message that used up its attempts"),
+    Setting("rate_limit", 0.0, "Messages per second at most (0: no limit)"),
+    Setting("confirm_expiry_days", 7, "Days a signup confirmation link stays valid"),
+    Setting("rate_limit_per_client", 10, "Signups one client address may make per window"),
+    Setting("rate_limit_per_address", 3, "Confirmation emails one address may receive per window"),
+    Setting("rate_limit_window_seconds", 3600, "The signup rate-limit window"),
+    Setting("proxy_hops", 0, "Reverse proxies in front of the web app (trusted X-Forwarded-For hops)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+HTTP_TRANSPORTS = ("postmark", "sendgrid", "mailgun")
+TRANSPORTS = ("smtp", "outbox", *HTTP_TRANSPORTS)
 
 
 @dataclass(frozen=True)
@@ -74,12 +101,33 @@ class Config:
     smtp_timeout: float
     outbox_dir: str
     batch_size: int
+    api_key: str
+    api_base_url: str
+    mailgun_domain: str
+    postmark_message_stream: str
+    http_timeout: float
     organisation: str
     postal_address: str
     list_id: str
     unsubscribe_mailto: str
     timezone: str
     templates_dir: str
+    smtp_connections: int
+    dkim_selector: str
+    dkim_domain: str
+    dkim_private_key_path: str
+    retry_max_attempts: int
+    retry_initial: float
+    retry_factor: float
+    retry_cap: float
+    retry_jitter: str
+    retry_later: float
+    rate_limit: float
+    confirm_expiry_days: int
+    rate_limit_per_client: int
+    rate_limit_per_address: int
+    rate_limit_window_seconds: int
+    proxy_hops: int
 
     @property
     def secret_keys(self) -> list[str]:
@@ -169,8 +217,10 @@ def load_config(overrides: Mapping[str, Any] | None = None,
 
 
 def _validate(config: Config) -> None:
-    if config.transport not in ("smtp", "outbox"):
-        raise ConfigError(f"transport: {config.transport!r} is not one of smtp, outbox")
+    if config.transport not in TRANSPORTS:
+        raise ConfigError(f"transport: {config.transport!r} is not one of {', '.join(TRANSPORTS)}")
+    if config.transport in HTTP_TRANSPORTS:
+        _validate_http(config)
     if config.smtp_security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"smtp_security: {config.smtp_security!r} is not one of none, starttls, ssl")
     parts = urlsplit(config.base_url)
@@ -178,6 +228,23 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"base_url: {config.base_url!r} must be an absolute http(s) URL")
     if config.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1")
+
+
+def _validate_http(config: Config) -> None:
+    if not config.api_key.strip():
+        raise ConfigError(f"{_BY_NAME['api_key'].env} is not set: the {config.transport} transport needs the "
+                          f"provider's API key. Set it in the environment.")
+    if config.transport == "mailgun" and not config.mailgun_domain.strip():
+        raise ConfigError(f"{_BY_NAME['mailgun_domain'].env} is not set: the mailgun transport sends "
+                          f"through one of your Mailgun domains (e.g. mg.example.org).")
+    if config.api_base_url:
+        parts = urlsplit(config.api_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"api_base_url: {config.api_base_url!r} must be an absolute http(s) URL")
+    if config.retry_jitter not in ("full", "equal", "none"):
+        raise ConfigError(f"retry_jitter: {config.retry_jitter!r} is not one of full, equal, none")
+    if config.http_timeout <= 0:
+        raise ConfigError("http_timeout: must be more than 0 seconds")
 
 
 def describe_settings() -> list[dict[str, Any]]:

@@ -25,6 +25,17 @@ class Citation:
     pages: str | None = None
     doi: str | None = None
     url: str | None = None
+    # A chapter in an edited book: `source` is then the book's title too, for readers that only
+    # know journals; `book_title` being set is what marks a chapter.
+    editors: tuple[str, ...] = ()
+    book_title: str | None = None
+    edition: str | None = None
+    publisher: str | None = None
+
+    def __post_init__(self) -> None:
+        """Names as tuples even when they come back from stored JSON as lists (hashable, equal)."""
+        object.__setattr__(self, "authors", tuple(self.authors))
+        object.__setattr__(self, "editors", tuple(self.editors))
 
     @property
     def link(self) -> str | None:
@@ -47,16 +58,44 @@ class Citation:
             text += (", " if text else "") + self.pages
         return text
 
+    def editors_text(self) -> str:
+        """`M. E. Lambert (Ed.)`, `A. Bergin & S. Garfield (Eds.)`: initials first, as APA wants."""
+        names = [" ".join(reversed(name.split(", ", 1))) for name in self.editors]
+        if not names:
+            return ""
+        joined = names[0] if len(names) == 1 else (
+            f"{names[0]} & {names[1]}" if len(names) == 2
+            else ", ".join(names[:-1]) + ", & " + names[-1])
+        return f"{joined} ({'Ed.' if len(names) == 1 else 'Eds.'})"
+
+    def chapter_locator(self) -> str:
+        """`6th ed., pp. 298-340`: what APA puts in parentheses after a book's title."""
+        parts = [f"{self.edition} ed."] if self.edition else []
+        parts += [f"Vol. {self.volume}"] if self.volume else []
+        parts += [f"pp. {self.pages}"] if self.pages else []
+        return ", ".join(parts)
+
     def apa(self) -> str:
         """The full reference as plain text, APA 7 order."""
         year = f"({self.year})" if self.year else "(n.d.)"
-        text = f"{self.authors_text()} {year}. {self.title.rstrip('.')}. {self.source}"
-        if self.locator():
-            text += ", " + self.locator()
-        text += "."
+        text = f"{self.authors_text()} {year}. {_sentence(self.title)}"
+        if self.book_title:
+            editors = self.editors_text()
+            text += f" In {editors + ', ' if editors else ''}{self.book_title}"
+            if self.chapter_locator():
+                text += f" ({self.chapter_locator()})"
+            text += "." + (f" {_sentence(self.publisher)}" if self.publisher else "")
+        else:
+            text += f" {self.source}" + (", " + self.locator() if self.locator() else "") + "."
         if self.link:
             text += " " + self.link
         return text
+
+
+def _sentence(text: str) -> str:
+    """`Title.`, but `An elusive goal?` keeps its own mark instead of gaining a period."""
+    text = text.strip()
+    return text if text.endswith(("?", "!")) else text.rstrip(".") + "."
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from newsletter.db import utcnow
@@ -35,6 +36,8 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    resubscribed: int = 0
+    """Rows that brought back someone who had left or was suppressed (only with force_resubscribe)."""
     skipped: dict[str, list[int]] = field(default_factory=dict)
 
     def skip(self, reason: str, line: int) -> None:
@@ -57,6 +60,11 @@ def set_topics(session: Session, subscriber: Subscriber, slugs: frozenset[str] |
 def find(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(
         Subscriber.email_hash == address_hash(normalise_email(email))))
+
+
+def find_by_uid(session: Session, uid: str) -> Subscriber | None:
+    """The subscriber a signed link was made for (links carry the public uid, never a row id)."""
+    return session.scalar(select(Subscriber).where(Subscriber.uid == uid))
 
 
 def is_suppressed(session: Session, email_hash: str) -> bool:
@@ -88,17 +96,32 @@ def _row_changes(subscriber: Subscriber, row: SubscriberRow) -> bool:
     return subscriber.name != row.name or subscriber.topic_slugs != row.topics
 
 
-def import_rows(session: Session, rows: Sequence[SubscriberRow], source: str) -> ImportReport:
-    """Add new rows, update changed ones, never revive anyone who left or is suppressed."""
+def import_rows(session: Session, rows: Sequence[SubscriberRow], source: str, *,
+                force_resubscribe: bool = False) -> ImportReport:
+    """Add new rows, update changed ones, never revive anyone who left or is suppressed.
+
+    `force_resubscribe` is the exception, for a list whose owner has fresh consent: suppressed
+    addresses (bounces, complaints, erasures) are released and everyone in the file becomes
+    active again, counted as `resubscribed`.
+    """
     report = ImportReport()
     for row in rows:
         key = address_hash(row.email)
         if is_suppressed(session, key):
-            report.skip("suppressed", row.line)
+            if not force_resubscribe:
+                report.skip("suppressed", row.line)
+                continue
+            unsuppress(session, row.email)
+            report.resubscribed += 1
+            _import_resubscribe(session, row, source, key)
             continue
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email_hash == key))
         if subscriber is not None and subscriber.status in INACTIVE:
-            report.skip(f"already {subscriber.status.value}", row.line)
+            if force_resubscribe:
+                report.resubscribed += 1
+                _import_resubscribe(session, row, source, key)
+            else:
+                report.skip(f"already {subscriber.status.value}", row.line)
         elif subscriber is None:
             add_subscriber(session, row.email, name=row.name, topics=row.topics,
                            method=ConsentMethod.IMPORT, source=source)
@@ -111,6 +134,22 @@ def import_rows(session: Session, rows: Sequence[SubscriberRow], source: str) ->
             report.unchanged += 1
     session.flush()
     return report
+
+
+def _import_resubscribe(session: Session, row: SubscriberRow, source: str, key: str) -> None:
+    """Active again, with the import recorded as the new consent."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_hash == key))
+    if subscriber is None:
+        add_subscriber(session, row.email, name=row.name, topics=row.topics,
+                       method=ConsentMethod.IMPORT, source=source)
+        return
+    now = utcnow()
+    subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.ACTIVE, None
+    subscriber.consent_method, subscriber.consent_source = ConsentMethod.IMPORT, source[:500]
+    subscriber.consent_at = subscriber.confirmed_at = now
+    subscriber.consent_ip_hash = None
+    subscriber.name = row.name or subscriber.name
+    set_topics(session, subscriber, row.topics)
 
 
 def list_subscribers(session: Session, status: SubscriberStatus | None = None) -> list[Subscriber]:
@@ -161,3 +200,27 @@ def suppress(session: Session, email: str, reason: str, detail: str = "",
         if subscriber is not None:
             subscriber.status = status
     session.flush()
+
+
+def find_suppression(session: Session, email: str) -> Suppression | None:
+    return session.scalar(select(Suppression).where(Suppression.email_hash == address_hash(email)))
+
+
+def unsuppress(session: Session, email: str) -> str | None:
+    """Allow this address to be mailed again; the reason it was suppressed, or None if it was not.
+
+    The subscriber's own status is left as it is: a bounced or unsubscribed person stays so.
+    """
+    suppression = find_suppression(session, email)
+    if suppression is None:
+        return None
+    session.delete(suppression)
+    session.flush()
+    return suppression.reason
+
+
+def purge_unconfirmed(session: Session, cutoff: datetime) -> int:
+    """Delete unconfirmed subscribers not touched since `cutoff`; how many went."""
+    result = session.execute(delete(Subscriber).where(
+        Subscriber.status == SubscriberStatus.UNCONFIRMED, Subscriber.updated_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

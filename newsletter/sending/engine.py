@@ -1,22 +1,26 @@
 """The send loop: plan → render once per variant → fill in per recipient → transport → ledger.
 
 It owns no SQL (ledger.py) and no socket (transports/); it only sequences them so that a row is
-committed `in_flight` before its message leaves and its result is committed as soon as known.
+committed `in_flight` before its message leaves and its result is committed as soon as the batch
+comes back. Between batches it heartbeats, and stops cleanly when asked to (the `stop` event, set
+by a signal handler) or when the edition is paused or cancelled. Temporary failures come back
+within the run after a backoff; when nothing else is due, the loop sleeps until the earliest.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy.orm import Session
 
 from subscribers.models import SubscriberStatus
 from subscribers.store import chosen_topics, iter_audience, suppress
 
+from ..config import Config
 from ..content.models import Edition, EditionStatus
 from ..content.store import edition_content, get_edition
 from ..context import Newsletter
@@ -24,41 +28,43 @@ from ..db import utcnow
 from ..domain import EditionContent
 from ..errors import ConfigError, ContentError
 from ..render import Renderer
-from ..transports.base import Outcome, OutgoingMessage, SendResult, Transport
+from ..transports.base import OutgoingMessage, SendResult, Transport
 from . import ledger
 from .compose import Composer, make_renderer
+from .outcomes import SendReport, retry_times, unanswered
 from .plan import PlanCounts, variant_for, variant_key
+from .retry import Jitter, RetryPolicy
+from .throttle import TokenBucket
 
-RETRY_DELAY = timedelta(minutes=5)
+__all__ = ["Progress", "SendReport", "Sender"]
+
 Progress = Callable[[int, int], None]
+Topics = dict[int, frozenset[str] | None]
+_HALTING = {EditionStatus.PAUSED: "paused", EditionStatus.CANCELLED: "cancelled"}
 
 
-@dataclass
-class SendReport:
-    month: str
-    planned: PlanCounts = field(default_factory=PlanCounts)
-    sent: int = 0
-    failed: int = 0
-    rejected: int = 0
-    recovered_uncertain: int = 0
-    variants_rendered: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    elapsed: float = 0.0
-    complete: bool = False
-    ledger: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        handed = self.sent + self.failed + self.rejected
-        return handed / self.elapsed if self.elapsed else 0.0
+def retry_policy(config: Config) -> RetryPolicy:
+    return RetryPolicy(max_attempts=config.retry_max_attempts, initial=config.retry_initial,
+                       factor=config.retry_factor, cap=config.retry_cap,
+                       jitter=cast(Jitter, config.retry_jitter), later=config.retry_later)
 
 
 class Sender:
+    """Delivers one edition. `sleep` defaults to waiting on `stop`, so a signal cuts a wait short."""
+
     def __init__(self, nl: Newsletter, transport: Transport, *, renderer: Renderer | None = None,
-                 clock: Callable[[], datetime] = utcnow, progress: Progress | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, progress: Progress | None = None,
+                 retry: RetryPolicy | None = None, rate_limit: float | None = None,
+                 stop: threading.Event | None = None,
+                 sleep: Callable[[float], object] | None = None) -> None:
         self.nl, self.transport, self.clock = nl, transport, clock
         self.renderer = renderer or make_renderer(nl)
         self.progress = progress or (lambda done, total: None)
+        self.retry = retry or retry_policy(nl.config)
+        rate_limit = rate_limit if rate_limit is not None else (nl.config.rate_limit or None)
+        self.bucket = TokenBucket(rate_limit) if rate_limit else None
+        self.stop = stop or threading.Event()
+        self.sleep = sleep or self.stop.wait
         nl.config.secret_keys  # noqa: B018  (fail before touching the ledger if unset)
 
     def send(self, month: str, *, resend_uncertain: bool = False) -> SendReport:
@@ -78,9 +84,13 @@ class Sender:
         now = self.clock()
         with self.nl.session() as session:
             edition = get_edition(session, month)
-            if edition.status is EditionStatus.CANCELLED:
-                raise ContentError(f"the {month} edition is cancelled", field="month")
             run_id, report.recovered_uncertain = ledger.start_run(session, edition.id, now)
+            session.refresh(edition, ["status"])
+            if edition.status in _HALTING:
+                paused = edition.status is EditionStatus.PAUSED
+                hint = f": run `newsletter resume {month}` first" if paused else ""
+                raise ContentError(f"the {month} edition is {edition.status.value}{hint}",
+                                   field="month")
             if resend_uncertain:
                 ledger.requeue_uncertain(session, edition.id, now)
             edition.status = EditionStatus.SENDING
@@ -105,30 +115,64 @@ class Sender:
         with self.nl.session() as session:
             total = ledger.count_due(session, edition.id, self.clock())
         composer = Composer(self.nl, edition, self.renderer)
+        limit = self.bucket.chunk(self.transport.batch_size) if self.bucket else \
+            self.transport.batch_size
         done = 0
         self.progress(done, total)
         while True:
-            with self.nl.session() as session:
-                claimed = ledger.claim_batch(session, edition.id, run_id,
-                                             self.transport.batch_size, self.clock())
-                ledger.heartbeat(session, run_id, self.clock())
-                chosen = self._chosen_topics(session, claimed)
-            if not claimed:
+            claimed, chosen, report.stopped = self._claim(edition.id, run_id, limit)
+            if report.stopped:
                 break
+            if not claimed:
+                if self._wait_for_retry(edition.id):
+                    continue
+                break
+            self._throttle(len(claimed))
             now = self.clock()
             messages = [composer.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
                                          email=c.email, name=c.name,
                                          topics=chosen[c.subscriber_id], date=now)
                         for c in claimed]
-            results = self._hand_over(messages)
-            self._record(claimed, results, report)
+            self._record(claimed, self._hand_over(messages), report)
             done += len(claimed)
             self.progress(done, max(total, done))
         report.variants_rendered = composer.variants_rendered
 
+    def _claim(self, edition_id: int, run_id: str,
+               limit: int) -> tuple[list[ledger.Claimed], Topics, str | None]:
+        """The next batch, committed in_flight; or why to stop. The heartbeat is written first,
+        so on SQLite the whole claim holds the write lock."""
+        if self.stop.is_set():
+            return [], {}, "interrupted"
+        with self.nl.session() as session:
+            ledger.heartbeat(session, run_id, self.clock())
+            state = ledger.edition_state(session, edition_id)
+            if state in _HALTING:
+                return [], {}, _HALTING[state]
+            claimed = ledger.claim_batch(session, edition_id, run_id, limit, self.clock())
+            return claimed, self._chosen_topics(session, claimed), None
+
+    def _wait_for_retry(self, edition_id: int) -> bool:
+        """Sleep until the earliest retry if it is due within the backoff cap; False if none."""
+        with self.nl.session() as session:
+            when = ledger.next_retry(session, edition_id, self.retry.max_attempts)
+        if when is None:
+            return False
+        wait = (when - self.clock()).total_seconds()
+        if wait > self.retry.cap:
+            return False
+        if wait > 0:
+            self.sleep(wait)
+        return True
+
+    def _throttle(self, count: int) -> None:
+        if self.bucket is not None:
+            wait = self.bucket.reserve(count, self.clock().timestamp())
+            if wait > 0:
+                self.sleep(wait)
+
     @staticmethod
-    def _chosen_topics(session: Session, claimed: list[ledger.Claimed]
-                       ) -> dict[int, frozenset[str] | None]:
+    def _chosen_topics(session: Session, claimed: list[ledger.Claimed]) -> Topics:
         partial = [c.subscriber_id for c in claimed if not c.all_topics]
         picked = chosen_topics(session, partial) if partial else {}
         return {c.subscriber_id: None if c.all_topics else frozenset(picked.get(c.subscriber_id, ()))
@@ -145,21 +189,20 @@ class Sender:
     def _record(self, claimed: list[ledger.Claimed], results: list[SendResult],
                 report: SendReport) -> None:
         now = self.clock()
-        email_of = {c.delivery_id: c.email for c in claimed}
+        retry_at = retry_times(claimed, results, now, self.retry)
+        unknown = unanswered(claimed, results)
         with self.nl.session() as session:
-            ledger.record_results(session, results, now, now + RETRY_DELAY)
-            for result in results:
-                if result.outcome is Outcome.SENT:
-                    report.sent += 1
-                    continue
-                report.reasons[result.detail] += 1
-                if result.outcome is Outcome.TEMPORARY:
-                    report.failed += 1
-                else:
-                    report.rejected += 1
-                if result.mailbox_gone:
-                    suppress(session, email_of[result.delivery_id], "hard-bounce",
-                             result.detail, SubscriberStatus.BOUNCED)
+            ledger.record_results(session, results, now, retry_at)
+            if unknown:
+                ledger.mark_uncertain(session, unknown, now,
+                                      f"{self.transport.name}: handed over without a result")
+            gone = {r.delivery_id: r.detail for r in results if r.mailbox_gone}
+            for c in claimed:
+                if c.delivery_id in gone:
+                    suppress(session, c.email, "hard-bounce", gone[c.delivery_id],
+                             SubscriberStatus.BOUNCED)
+        report.add(results)
+        report.uncertain += len(unknown)
 
     def _finish(self, edition: EditionContent, run_id: str, report: SendReport) -> None:
         now = self.clock()
@@ -169,5 +212,5 @@ class Sender:
             open_rows = sum(report.ledger[s] for s in ("pending", "in_flight", "failed"))
             report.complete = open_rows == 0
             row = session.get(Edition, edition.id)
-            if row is not None and report.complete:
+            if row is not None and report.complete and row.status is EditionStatus.SENDING:
                 row.status, row.sent_at = EditionStatus.SENT, row.sent_at or now

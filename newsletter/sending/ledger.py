@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 
 from subscribers.models import Subscriber, SubscriberStatus, Suppression
 
+from ..content.models import Edition, EditionStatus
 from ..db.types import new_uid
 from ..errors import StoreError
 from ..transports.base import Outcome, SendResult
 from .models import Delivery, DeliveryStatus, SendRun
 
 LIVE_RUN_SECONDS = 120
+_HOST = socket.gethostname()[:200]
+ORPHANED = "the sending process stopped while this message was being handed over"
 
 
 @dataclass(frozen=True)
@@ -36,24 +39,57 @@ class Claimed:
     email: str
     name: str
     all_topics: bool
+    attempts: int
+    """Tries including this one."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_live(run: SendRun, now: datetime) -> bool:
+    """Unfinished with a recent heartbeat, and (on this host) its process still exists."""
+    if run.finished_at is not None:
+        return False
+    if run.heartbeat_at <= now - timedelta(seconds=LIVE_RUN_SECONDS):
+        return False
+    return run.host != _HOST or _pid_alive(run.pid)
+
+
+def live_run_ids(session: Session, edition_id: int, now: datetime) -> set[str]:
+    runs = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
+                                                 SendRun.finished_at.is_(None)))
+    return {run.id for run in runs if is_live(run, now)}
 
 
 def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, int]:
-    """Register this process as the edition's sender; turn a dead run's in-flight rows uncertain."""
-    live = session.scalar(select(SendRun).where(
-        SendRun.edition_id == edition_id, SendRun.finished_at.is_(None),
-        SendRun.heartbeat_at > now - timedelta(seconds=LIVE_RUN_SECONDS)).with_for_update())
-    if live is not None:
-        raise StoreError(f"another send of this edition is running (pid {live.pid} on {live.host}, "
-                         f"started {live.started_at:%Y-%m-%d %H:%M} UTC)")
-    run = SendRun(id=new_uid(), edition_id=edition_id, host=socket.gethostname()[:200],
-                  pid=os.getpid(), started_at=now, heartbeat_at=now)
+    """Register this process as the edition's sender; turn a dead run's in-flight rows uncertain.
+
+    The first statement writes the edition row, so two starters are serialised: PostgreSQL holds
+    the row lock, SQLite the database write lock, until the caller commits. The second one then
+    sees the first one's run and stops.
+    """
+    session.execute(update(Edition).where(Edition.id == edition_id).values(updated_at=now))
+    unfinished = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
+                                                       SendRun.finished_at.is_(None))).all()
+    for run in unfinished:
+        if is_live(run, now):
+            raise StoreError(f"another send of this edition is running (pid {run.pid} on "
+                             f"{run.host}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)")
+        run.finished_at = run.heartbeat_at
+    run = SendRun(id=new_uid(), edition_id=edition_id, host=_HOST, pid=os.getpid(),
+                  started_at=now, heartbeat_at=now)
     session.add(run)
     orphaned: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Delivery).where(Delivery.edition_id == edition_id,
                                Delivery.status == DeliveryStatus.IN_FLIGHT)
-        .values(status=DeliveryStatus.UNCERTAIN, updated_at=now,
-                last_error="the sending process stopped while this message was being handed over")
+        .values(status=DeliveryStatus.UNCERTAIN, updated_at=now, last_error=ORPHANED)
     )
     return run.id, orphaned.rowcount
 
@@ -117,12 +153,13 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
                     ~exists().where(Suppression.email_hash == Subscriber.email_hash))
     rows = session.execute(
         select(Delivery.id, Delivery.variant, Subscriber.id, Subscriber.uid, Subscriber.email,
-               Subscriber.name, Subscriber.all_topics, case((eligible, True), else_=False))
+               Subscriber.name, Subscriber.all_topics, Delivery.attempts,
+               case((eligible, True), else_=False))
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(_due(edition_id, now)).order_by(Delivery.id).limit(limit)
         .with_for_update(of=Delivery, skip_locked=True)).all()
-    gone = [r[0] for r in rows if not r[7]]
-    claimed = [Claimed(*r[:7]) for r in rows if r[7]]
+    gone = [r[0] for r in rows if not r[8]]
+    claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1) for r in rows if r[8]]
     if gone:
         session.execute(update(Delivery).where(Delivery.id.in_(gone)).values(
             status=DeliveryStatus.REJECTED, updated_at=now,
@@ -139,16 +176,38 @@ _STATUS_FOR = {Outcome.SENT: DeliveryStatus.SENT, Outcome.TEMPORARY: DeliverySta
 
 
 def record_results(session: Session, results: Sequence[SendResult], now: datetime,
-                   retry_at: datetime) -> None:
-    """Write every result of a batch in one statement per row shape."""
+                   retry_at: Mapping[int, datetime]) -> None:
+    """Write every result of a batch in one executemany; `retry_at` for the temporary ones."""
     if not results:
         return
     session.execute(update(Delivery), [{
         "id": r.delivery_id, "status": _STATUS_FOR[r.outcome], "updated_at": now,
         "provider_message_id": r.provider_id, "last_error": r.detail[:1000] or None,
         "sent_at": now if r.outcome is Outcome.SENT else None,
-        "next_attempt_at": retry_at if r.outcome is Outcome.TEMPORARY else None,
+        "next_attempt_at": retry_at.get(r.delivery_id) if r.outcome is Outcome.TEMPORARY else None,
     } for r in results])
+
+
+def mark_uncertain(session: Session, delivery_ids: Sequence[int], now: datetime,
+                   reason: str) -> None:
+    """Rows handed over whose fate the transport could not tell: never resent silently."""
+    session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+                                           Delivery.status == DeliveryStatus.IN_FLIGHT)
+                    .values(status=DeliveryStatus.UNCERTAIN, updated_at=now, last_error=reason))
+
+
+def next_retry(session: Session, edition_id: int, max_attempts: int) -> datetime | None:
+    """When the earliest failed row that still has tries left within this run is due."""
+    when: datetime | None = session.scalar(select(func.min(Delivery.next_attempt_at)).where(
+        Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.FAILED,
+        Delivery.attempts < max_attempts))
+    return when
+
+
+def edition_state(session: Session, edition_id: int) -> EditionStatus | None:
+    state: EditionStatus | None = session.scalar(
+        select(Edition.status).where(Edition.id == edition_id))
+    return state
 
 
 def release(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
@@ -165,3 +224,33 @@ def status_counts(session: Session, edition_id: int) -> dict[str, int]:
     counts = {status.value: 0 for status in DeliveryStatus}
     counts.update({status.value: n for status, n in rows})
     return counts
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    started_at: datetime
+    ended_at: datetime
+    finished: bool
+    sent: int
+
+    @property
+    def seconds(self) -> float:
+        return max((self.ended_at - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the run's whole life, planning and retries included."""
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+def last_run(session: Session, edition_id: int) -> RunSummary | None:
+    """The most recent run of the edition and how many rows it sent (from the ledger)."""
+    run = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id)
+                          .order_by(SendRun.started_at.desc()).limit(1)).first()
+    if run is None:
+        return None
+    sent = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT,
+        Delivery.run_id == run.id)) or 0
+    return RunSummary(run.started_at, run.finished_at or run.heartbeat_at,
+                      run.finished_at is not None, sent)

@@ -48,6 +48,8 @@ class SendResult:
     provider_id: str | None = None
     detail: str = ""
     mailbox_gone: bool = False
+    retry_after: float | None = None
+    """Seconds the provider asked us to wait before trying again (HTTP Retry-After), if any."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.outcome, Outcome):

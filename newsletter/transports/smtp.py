@@ -1,17 +1,23 @@
-"""SMTP: one connection reused for many messages, reconnecting when the server drops it.
+"""SMTP: a pool of connections, each reused for many messages, reconnecting when one is dropped.
 
-smtplib's exceptions are translated here into results (per message) or ConfigError (setup).
+A batch is cut into one contiguous slice per connection; each slice goes out on its own worker
+thread and connection, and the results are joined back in batch order. The socket timeout
+(`SMTPSettings.timeout`) bounds every single SMTP command, so a stalled server costs one timeout
+per message, never a hung send. smtplib's exceptions are translated here into results (per
+message) or ConfigError (setup).
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .base import Outcome, OutgoingMessage, SendResult
+from .dkim_signing import DKIMSigner, make_signer
 
 MAILBOX_GONE_CODES = frozenset({550, 551, 553})
 
@@ -38,68 +44,71 @@ def _text(message: bytes | str) -> str:
     return message.decode("utf-8", "replace") if isinstance(message, bytes) else message
 
 
-class SMTPTransport:
-    name = "smtp"
+def connect(s: SMTPSettings) -> smtplib.SMTP:
+    """An open, authenticated connection; setup problems become ConfigError."""
+    try:
+        if s.security == "ssl":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname,
+                context=ssl.create_default_context())
+        else:
+            connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout,
+                                      local_hostname=s.local_hostname)
+            if s.security == "starttls":
+                connection.starttls(context=ssl.create_default_context())
+        if s.user:
+            connection.login(s.user, s.password)
+    except smtplib.SMTPAuthenticationError as err:
+        raise ConfigError(f"SMTP {s.host}:{s.port} refused the login for {s.user!r}: "
+                          f"{err.smtp_code} {_text(err.smtp_error)}") from err
+    except smtplib.SMTPNotSupportedError as err:
+        raise ConfigError(f"SMTP {s.host}:{s.port}: {err}") from err
+    except ssl.SSLError as err:
+        raise ConfigError(f"SMTP {s.host}:{s.port}: TLS failed: {err}") from err
+    return connection
 
-    def __init__(self, settings: SMTPSettings, batch_size: int = 200) -> None:
-        self.settings = settings
-        self.batch_size = batch_size
-        self._connection: smtplib.SMTP | None = None
 
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        try:
-            if s.security == "ssl":
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname,
-                    context=ssl.create_default_context())
-            else:
-                connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout,
-                                          local_hostname=s.local_hostname)
-                if s.security == "starttls":
-                    connection.starttls(context=ssl.create_default_context())
-            if s.user:
-                connection.login(s.user, s.password)
-        except smtplib.SMTPAuthenticationError as err:
-            raise ConfigError(f"SMTP {s.host}:{s.port} refused the login for {s.user!r}: "
-                              f"{err.smtp_code} {_text(err.smtp_error)}") from err
-        except smtplib.SMTPNotSupportedError as err:
-            raise ConfigError(f"SMTP {s.host}:{s.port}: {err}") from err
-        except ssl.SSLError as err:
-            raise ConfigError(f"SMTP {s.host}:{s.port}: TLS failed: {err}") from err
-        return connection
+class Lane:
+    """One connection, used by one worker thread at a time, for a slice of each batch."""
 
-    def _ensure_connection(self) -> smtplib.SMTP:
-        if self._connection is None:
-            self._connection = self._connect()
-        return self._connection
+    def __init__(self, settings: SMTPSettings, sign: Callable[[bytes], bytes] | None) -> None:
+        self.settings, self.sign = settings, sign
+        self.connection: smtplib.SMTP | None = None
 
-    def _drop(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            finally:
-                self._connection = None
-
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(self, chunk: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """A result per message; ConfigError only if it came before the first message."""
+        self._check_idle_connection()
         results: list[SendResult] = []
-        for message in batch:
+        for message in chunk:
             try:
                 results.append(self._send_one(message))
             except ConfigError as err:
                 if not results:
                     raise
                 results.extend(SendResult(m.delivery_id, Outcome.TEMPORARY, detail=str(err))
-                               for m in batch[len(results):])
+                               for m in chunk[len(results):])
                 break
         return results
 
-    def _send_one(self, message: OutgoingMessage) -> SendResult:
+    def _check_idle_connection(self) -> None:
+        """A connection kept from the last batch may have been closed by the server meanwhile."""
+        if self.connection is None:
+            return
         try:
-            connection = self._ensure_connection()
+            code, _ = self.connection.noop()
+        except (smtplib.SMTPException, OSError):
+            code = 0
+        if code != 250:
+            self.drop()
+
+    def _send_one(self, message: OutgoingMessage) -> SendResult:
+        data = self.sign(message.data) if self.sign else message.data
+        try:
+            if self.connection is None:
+                self.connection = connect(self.settings)
             options = ["SMTPUTF8"] if message.smtputf8 else []
-            refused = connection.sendmail(message.envelope_from, [message.recipient],
-                                          message.data, mail_options=options)
+            refused = self.connection.sendmail(message.envelope_from, [message.recipient], data,
+                                               mail_options=options)
         except smtplib.SMTPRecipientsRefused as err:
             code, reply = err.recipients.get(message.recipient, (550, b"recipient refused"))
             return self._failed(message, code, reply)
@@ -107,10 +116,8 @@ class SMTPTransport:
             return self._failed(message, err.smtp_code, err.smtp_error)
         except smtplib.SMTPNotSupportedError as err:
             return SendResult(message.delivery_id, Outcome.PERMANENT, detail=f"smtp: {err}")
-        except ConfigError:
-            raise
         except (smtplib.SMTPException, OSError) as err:
-            self._drop()
+            self.drop()
             return SendResult(message.delivery_id, Outcome.TEMPORARY,
                               detail=f"smtp: connection problem: {err or type(err).__name__}")
         if refused:
@@ -121,15 +128,84 @@ class SMTPTransport:
     def _failed(self, message: OutgoingMessage, code: int, reply: bytes | str) -> SendResult:
         outcome, gone = classify(code)
         if code == 421:
-            self._drop()
+            self.drop()
         return SendResult(message.delivery_id, outcome, detail=f"smtp {code} {_text(reply)}",
                           mailbox_gone=gone)
 
-    def close(self) -> None:
-        if self._connection is not None:
+    def drop(self) -> None:
+        if self.connection is not None:
             try:
-                self._connection.quit()
+                self.connection.close()
+            finally:
+                self.connection = None
+
+    def quit(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
             except (smtplib.SMTPException, OSError):
                 pass
             finally:
-                self._connection = None
+                self.connection = None
+
+
+def slices(batch: Sequence[OutgoingMessage], count: int) -> list[Sequence[OutgoingMessage]]:
+    """`count` contiguous, nearly equal slices (fewer if the batch is smaller), in order."""
+    count = max(1, min(count, len(batch)))
+    size = len(batch)
+    return [batch[i * size // count:(i + 1) * size // count] for i in range(count)]
+
+
+class SMTPTransport:
+    name = "smtp"
+
+    def __init__(self, settings: SMTPSettings, batch_size: int = 200, *, connections: int = 4,
+                 dkim_selector: str | None = None, dkim_domain: str | None = None,
+                 dkim_private_key_path: str | None = None) -> None:
+        if connections < 1:
+            raise ConfigError("SMTP connections: must be at least 1")
+        self.settings, self.batch_size = settings, batch_size
+        self.signer: DKIMSigner | None = make_signer(dkim_selector, dkim_domain,
+                                                     dkim_private_key_path)
+        sign = self.signer.sign if self.signer else None
+        self.lanes = [Lane(settings, sign) for _ in range(connections)]
+        self._pool: ThreadPoolExecutor | None = None
+
+    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+        parts = slices(batch, len(self.lanes))
+        if len(parts) == 1:
+            return self.lanes[0].send(parts[0])
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self.lanes), thread_name_prefix="smtp")
+        futures = [self._pool.submit(lane.send, part)
+                   for lane, part in zip(self.lanes, parts, strict=False)]
+        outcomes: list[list[SendResult] | ConfigError] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except ConfigError as err:
+                outcomes.append(err)
+        return _join(parts, outcomes)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for lane in self.lanes:
+            lane.quit()
+
+
+def _join(parts: list[Sequence[OutgoingMessage]],
+          outcomes: list[list[SendResult] | ConfigError]) -> list[SendResult]:
+    """Results in batch order. A ConfigError is raised only if no slice handed anything over."""
+    errors = [o for o in outcomes if isinstance(o, ConfigError)]
+    if len(errors) == len(outcomes):
+        raise errors[0]
+    results: list[SendResult] = []
+    for part, outcome in zip(parts, outcomes, strict=True):
+        if isinstance(outcome, ConfigError):
+            results.extend(SendResult(m.delivery_id, Outcome.TEMPORARY, detail=str(outcome))
+                           for m in part)
+        else:
+            results.extend(outcome)
+    return results

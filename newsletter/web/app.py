@@ -1,0 +1,200 @@
+"""The Flask app factory: settings, security headers, CSRF, error pages and the blueprints.
+
+Views live in blueprints (`subscribers.web` for signup, confirmation, preferences and unsubscribe;
+the archive and provider webhooks later), registered in one place: `register_blueprints`.
+
+Security, for every response: a strict Content-Security-Policy (no script, no inline style, no
+framing), X-Frame-Options, Referrer-Policy `no-referrer` (links carry tokens), nosniff, and
+`Cache-Control: no-store` on pages. Request bodies are capped (MAX_CONTENT_LENGTH).
+
+CSRF: every POST must carry the `csrf_token` form field, equal to the random value kept in the
+signed session cookie (itsdangerous, keyed from NEWSLETTER_SECRET_KEY). A view that must accept a
+POST without it (RFC 8058 one-click unsubscribe) is marked `@csrf_exempt` and checks for itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jinja2
+from flask import Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import load_config
+from ..context import Newsletter
+from ..errors import ConfigError
+from ..paths import templates_dir
+from ..sending.compose import branding_for
+
+__all__ = ["CSRF_FIELD", "MAX_REQUEST_BYTES", "check_csrf", "create_app", "csrf_exempt",
+           "csrf_token", "register_blueprints"]
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 16 * 1024
+CSRF_FIELD = "csrf_token"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+ERROR_PAGES = {
+    400: ("This request could not be used", "Something in it was missing or not valid. Go back, "
+          "reload the page and try again."),
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not allowed here", "This page cannot be used that way."),
+    413: ("Too much data", "What was sent is larger than any of our forms accepts."),
+    429: ("Too many requests", "Please wait a little and try again."),
+    500: ("Something went wrong on our side", "Nothing was changed. Please try again later."),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def create_app(nl: Newsletter | None = None, *, testing: bool = False) -> Flask:
+    """The public site for one newsletter (opened from the settings if not given).
+
+    Refuses to start without NEWSLETTER_SECRET_KEY unless `testing`, where a random key is used.
+    """
+    if nl is None:
+        nl = Newsletter.open(load_config())
+        nl.require_ready()
+    nl = _with_secret(nl, testing)
+    keys = nl.config.secret_keys
+    static = _first_dir(nl.config.templates_dir, "web/static")
+    app = Flask("newsletter.web", static_folder=str(static), static_url_path="/static",
+                template_folder=None)
+    search = [nl.config.templates_dir] if nl.config.templates_dir else []
+    app.jinja_loader = jinja2.FileSystemLoader([*search, str(templates_dir())])
+    app.config.update(
+        TESTING=testing,
+        SECRET_KEY=_derive(keys[0]), SECRET_KEY_FALLBACKS=[_derive(k) for k in keys[1:]],
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
+        MAX_FORM_PARTS=200,
+        SESSION_COOKIE_NAME="nl_session", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=nl.config.base_url.startswith("https://") and not testing,
+        # Emails go out after the response is sent, so response time says nothing about the address.
+        NEWSLETTER_MAIL_AFTER_RESPONSE=not testing,
+    )
+    app.extensions["newsletter"] = nl
+    branding = branding_for(nl)
+    app.jinja_env.globals.update(site=branding, csrf_token=csrf_token, csrf_field=CSRF_FIELD)
+    hops = int(getattr(nl.config, "proxy_hops", 0))
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.after_request(_security_headers)
+    app.before_request(_csrf_protect)
+    _install_error_pages(app)
+    register_blueprints(app)
+    if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        app.add_url_rule("/", "home", lambda: redirect(url_for("subscribers.subscribe")))
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every part of the public site. Add new blueprints (archive, webhooks) here."""
+    from subscribers.web import blueprint as subscribers_blueprint
+
+    app.register_blueprint(subscribers_blueprint)
+
+
+# -- CSRF --------------------------------------------------------------------------------------
+
+def csrf_token() -> str:
+    """The value every form of this browser session carries (set on first use)."""
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return str(session[CSRF_FIELD])
+
+
+def check_csrf() -> None:
+    """400 unless the form's token matches the session's, compared in constant time."""
+    expected = session.get(CSRF_FIELD)
+    sent = request.form.get(CSRF_FIELD, "")
+    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, description="This form has expired or did not come from this site. Reload the "
+                               "page and send it again.")
+
+
+def csrf_exempt(view: F) -> F:
+    """Mark a view that checks CSRF itself (or must accept a POST without it)."""
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def _csrf_protect() -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.routing_exception is not None:
+        return  # nothing to protect; a 404 or 405 is answered as such
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "csrf_exempt", False):
+        return
+    check_csrf()
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _install_error_pages(app: Flask) -> None:
+    def http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]]:
+        code = error.code or 500
+        title, default = ERROR_PAGES.get(code, (error.name, ""))
+        message = error.description if error.description != type(error).description else default
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return render_template("web/error.html", code=code, title=title, message=message), \
+            code, headers
+
+    def unexpected(error: Exception) -> tuple[str, int, list[tuple[str, str]]]:
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return http_error(InternalServerError())
+
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, http_error)
+    app.register_error_handler(Exception, unexpected)
+
+
+# -- setup helpers -----------------------------------------------------------------------------
+
+def _with_secret(nl: Newsletter, testing: bool) -> Newsletter:
+    try:
+        nl.config.secret_keys  # noqa: B018
+    except ConfigError:
+        if not testing:
+            raise
+        config = nl.config.with_overrides(secret_key=secrets.token_urlsafe(32))
+        return dataclasses.replace(nl, config=config)
+    return nl
+
+
+def _derive(key: str) -> str:
+    """The session cookie's key: derived, so a leaked cookie key cannot sign email links."""
+    return hmac.new(key.encode("utf-8"), b"newsletter.web.session", hashlib.sha256).hexdigest()
+
+
+def _first_dir(override: str, relative: str) -> Path:
+    if override and (Path(override) / relative).is_dir():
+        return Path(override) / relative
+    return templates_dir() / relative

@@ -1,0 +1,423 @@
+"""What a subscriber (or an administrator) can do, as library calls: no web framework in here.
+
+    signup → confirmation email → confirm → welcome email
+    preferences (name, topics, pause) · unsubscribe (idempotent) · resubscribe from a link
+    erase · suppress / unsuppress · purge unconfirmed · describe (everything held about a person)
+
+Every call that starts from a link takes the signed token itself and verifies it here, so no
+caller can act on a subscriber without one. Signup never tells whether an address is known: the
+caller gets nothing back, and the person gets either a confirmation or a "manage your
+preferences" email (or nothing, if the address is suppressed).
+
+Pausing is stored as "no topics" (not all topics, none chosen): such a subscriber matches no
+edition. Choosing topics again resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from newsletter.content.models import Edition, EditionStatus
+from newsletter.context import Newsletter
+from newsletter.db import utcnow
+from newsletter.db.models import Topic
+from newsletter.domain import Named
+from newsletter.errors import ContentError, ContentErrors, NewsletterError
+from newsletter.sending.compose import branding_for
+from newsletter.sending.models import Delivery
+from newsletter.sending.recipients import TopicNames
+
+from . import store
+from .addresses import InvalidAddress, address_hash, normalise_email
+from .mailer import Mail, Mailer, MailKind
+from .models import ConsentMethod, Subscriber, SubscriberStatus, Suppression
+from .tokens import InvalidToken, Purpose, TokenSigner
+
+__all__ = ["MAX_NAME_LENGTH", "Flows", "SubscriberView", "Unsubscribed", "validate_name"]
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 100
+DEFAULT_CONFIRM_EXPIRY_DAYS = 7
+_FORBIDDEN_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_URL_LIKE = re.compile(r"://|www\.", re.IGNORECASE)
+
+Job = Callable[[], None]
+
+
+class Unsubscribed(StrEnum):
+    NOW = "now"
+    ALREADY = "already"
+    UNKNOWN = "unknown"
+    """The link is genuine but nobody is held for it any more (erased or purged)."""
+
+
+@dataclass(frozen=True)
+class SubscriberView:
+    """What the pages show about the person a link was made for."""
+
+    uid: str
+    email: str
+    name: str
+    status: SubscriberStatus
+    topics: frozenset[str] | None
+    suppressed: bool
+
+    @property
+    def paused(self) -> bool:
+        return self.topics is not None and not self.topics
+
+    @property
+    def can_resubscribe(self) -> bool:
+        return not self.suppressed and self.status in (SubscriberStatus.UNSUBSCRIBED,
+                                                        SubscriberStatus.COMPLAINED)
+
+
+def validate_name(raw: str) -> str:
+    """The name as it will appear in the To header and the greeting: one line, no links."""
+    name = " ".join(raw.split()) if not _FORBIDDEN_IN_NAME.search(raw) else None
+    if name is None:
+        raise ContentError("the name cannot contain line breaks or control characters", field="name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ContentError(f"the name is longer than {MAX_NAME_LENGTH} characters", field="name")
+    if _URL_LIKE.search(name):
+        raise ContentError("the name cannot contain a web address", field="name")
+    return name
+
+
+class Flows:
+    """The subscriber flows over one opened Newsletter.
+
+    `defer(job)` decides when emails go out: by default at once; the web app passes a function
+    that runs them after the response, so the answer's timing does not depend on the address.
+    Email failures are logged, never raised: they must not change what the caller answers.
+    """
+
+    def __init__(self, nl: Newsletter, *, mailer: Mailer | None = None,
+                 defer: Callable[[Job], None] | None = None) -> None:
+        self.nl, self.config, self._mailer = nl, nl.config, mailer
+        self.defer = defer or (lambda job: job())
+        days = int(getattr(nl.config, "confirm_expiry_days", DEFAULT_CONFIRM_EXPIRY_DAYS))
+        self.confirm_expiry = timedelta(days=days)
+
+    @cached_property
+    def signer(self) -> TokenSigner:
+        """Made on first use: administration (erase, suppress…) works without the secret key."""
+        return TokenSigner(self.config.secret_keys)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return self._mailer or Mailer(self.config, branding_for(self.nl))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def topics(self) -> list[Named]:
+        """Every topic in the blog's order: what the forms offer."""
+        with self.nl.session() as session:
+            return [Named(slug, name) for slug, name in session.execute(
+                select(Topic.slug, Topic.name).order_by(Topic.position))]
+
+    def view(self, purpose: Purpose, token: str) -> SubscriberView | None:
+        """The person a preferences or unsubscribe link was made for; None if the link is
+        genuine but nobody is held for it any more (erased); InvalidToken if it is not genuine."""
+        uid = self.signer.verify(purpose, token)
+        with self.nl.session() as session:
+            subscriber = store.find_by_uid(session, uid)
+            return None if subscriber is None else _view(session, subscriber)
+
+    def sign(self, purpose: Purpose, uid: str) -> str:
+        return self.signer.sign(purpose, uid)
+
+    # -- signup and confirmation -------------------------------------------------------------
+
+    def validate(self, email: str, name: str,
+                 topics: frozenset[str] | None) -> tuple[str, str, frozenset[str] | None]:
+        """(normalised address, clean name, topics) or ContentErrors naming every bad field."""
+        problems: list[ContentError] = []
+        address = ""
+        try:
+            address = normalise_email(email)
+        except InvalidAddress as err:
+            problems.append(ContentError(str(err), field="email"))
+        name = self._check_choice(name, topics, problems)
+        if problems:
+            raise ContentErrors(problems)
+        return address, name, topics
+
+    def signup(self, email: str, name: str, topics: frozenset[str] | None, client_ip: str,
+               source: str = "") -> None:
+        """Ask for a subscription. Invalid input raises ContentErrors; otherwise the outcome is
+        the same for every address and only the email (if any) differs."""
+        address, name, topics = self.validate(email, name, topics)
+        source = source or self.config.base_url.rstrip("/") + "/subscribe"
+        try:
+            mail = self._record_signup(address, name, topics, client_ip, source)
+        except IntegrityError:  # the same new address, twice at once: the row exists now
+            mail = self._record_signup(address, name, topics, client_ip, source)
+        if mail is not None:
+            self._send(mail)
+
+    def _record_signup(self, address: str, name: str, topics: frozenset[str] | None,
+                       client_ip: str, source: str) -> Mail | None:
+        with self.nl.session() as session:
+            key = address_hash(address)
+            if store.is_suppressed(session, key):
+                log.info("signup for a suppressed address: nothing sent")
+                return None
+            subscriber = session.scalar(select(Subscriber).where(Subscriber.email_hash == key))
+            if subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE:
+                return self._mail(session, MailKind.MANAGE, subscriber)
+            now = utcnow()
+            if subscriber is None:
+                subscriber = Subscriber(email=address, email_hash=key, name=name,
+                                        status=SubscriberStatus.UNCONFIRMED,
+                                        consent_method=ConsentMethod.WEB_FORM)
+                session.add(subscriber)
+            if subscriber.status is SubscriberStatus.UNCONFIRMED:
+                subscriber.consent_at, subscriber.consent_source = now, source[:500]
+                subscriber.consent_ip_hash = self.ip_hash(client_ip)
+            subscriber.name = name or subscriber.name
+            subscriber.updated_at = now  # restarts the unconfirmed record's expiry
+            store.set_topics(session, subscriber, topics)
+            session.flush()
+            expiry_days = self.confirm_expiry.days
+            confirm_url = self._url("confirm", self.sign(Purpose.CONFIRM, subscriber.uid))
+            return self._mail(session, MailKind.CONFIRM, subscriber,
+                              confirm_url=confirm_url, expiry_days=expiry_days)
+
+    def confirm(self, token: str, client_ip: str) -> tuple[SubscriberView, bool]:
+        """Activate the subscription a confirmation link was made for; (who, newly confirmed).
+
+        InvalidToken for a bad or expired link, or one whose record was purged since.
+        """
+        uid = self.signer.verify(Purpose.CONFIRM, token,
+                                 max_age_seconds=int(self.confirm_expiry.total_seconds()))
+        with self.nl.session() as session:
+            subscriber = self._by_uid(session, uid)
+            if subscriber.status is SubscriberStatus.ACTIVE or _suppressed(session, subscriber):
+                return _view(session, subscriber), False
+            now = utcnow()
+            subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.ACTIVE, None
+            subscriber.confirmed_at = subscriber.consent_at = now
+            subscriber.consent_method = ConsentMethod.WEB_FORM
+            subscriber.consent_source = (self.config.base_url.rstrip("/") + "/subscribe; "
+                                         "confirmed by the emailed link")
+            subscriber.consent_ip_hash = self.ip_hash(client_ip)
+            view = _view(session, subscriber)
+            mail = self._mail(session, MailKind.WELCOME, subscriber,
+                              archive_url=_latest_archive_url(session, self.config.base_url))
+        self._send(mail)
+        return view, True
+
+    # -- from a preferences or unsubscribe link ----------------------------------------------
+
+    def update_preferences(self, token: str, name: str,
+                           topics: frozenset[str] | None) -> SubscriberView:
+        """New name and topics (None: all); ContentErrors for bad input, InvalidToken for a bad link."""
+        uid = self.signer.verify(Purpose.PREFERENCES, token)
+        problems: list[ContentError] = []
+        name = self._check_choice(name, topics, problems)
+        if problems:
+            raise ContentErrors(problems)
+        with self.nl.session() as session:
+            subscriber = self._by_uid(session, uid)
+            subscriber.name = name
+            store.set_topics(session, subscriber, topics)
+            session.flush()
+            return _view(session, subscriber)
+
+    def pause(self, token: str) -> SubscriberView:
+        """Receive nothing until topics are chosen again."""
+        uid = self.signer.verify(Purpose.PREFERENCES, token)
+        with self.nl.session() as session:
+            subscriber = self._by_uid(session, uid)
+            store.set_topics(session, subscriber, frozenset())
+            session.flush()
+            return _view(session, subscriber)
+
+    def resubscribe(self, token: str, client_ip: str) -> SubscriberView:
+        """Back on the list from a preferences link (it reached their mailbox, which is consent
+        enough); not for a suppressed address, which only an administrator can release."""
+        uid = self.signer.verify(Purpose.PREFERENCES, token)
+        with self.nl.session() as session:
+            subscriber = self._by_uid(session, uid)
+            view = _view(session, subscriber)
+            if not view.can_resubscribe:
+                return view
+            now = utcnow()
+            subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.ACTIVE, None
+            subscriber.consent_method, subscriber.consent_at = ConsentMethod.WEB_FORM, now
+            subscriber.consent_source = (self.config.base_url.rstrip("/")
+                                         + "/preferences; resubscribed from an emailed link")
+            subscriber.consent_ip_hash = self.ip_hash(client_ip)
+            session.flush()
+            return _view(session, subscriber)
+
+    def unsubscribe(self, token: str) -> Unsubscribed:
+        """Stop all mail to the person the link was made for; safe to repeat. Takes effect for
+        every send that has not reached them yet: the send loop re-checks status per batch."""
+        uid = self.signer.verify(Purpose.UNSUBSCRIBE, token)
+        with self.nl.session() as session:
+            subscriber = store.find_by_uid(session, uid)
+            if subscriber is None:
+                return Unsubscribed.UNKNOWN
+            if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED):
+                return Unsubscribed.ALREADY
+            subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
+            return Unsubscribed.NOW
+
+    # -- administration ----------------------------------------------------------------------
+
+    def purge_unconfirmed(self, older_than: timedelta | None = None) -> int:
+        """Delete signups never confirmed within `older_than` (default: the link's lifetime)."""
+        cutoff = utcnow() - (older_than if older_than is not None else self.confirm_expiry)
+        with self.nl.session() as session:
+            return store.purge_unconfirmed(session, cutoff)
+
+    def erase(self, email: str) -> bool:
+        """Delete everything held about the address except its hash, kept as a suppression so
+        that no import or signup brings it back. True if there was a subscriber record."""
+        address = _address(email)
+        with self.nl.session() as session:
+            subscriber = store.find(session, address)
+            if subscriber is not None:
+                session.delete(subscriber)  # topics and ledger rows go with it (ON DELETE CASCADE)
+            suppression = store.find_suppression(session, address)
+            if suppression is None:
+                session.add(Suppression(email_hash=address_hash(address), email=None,
+                                        reason="erased"))
+            else:
+                suppression.email, suppression.detail = None, ""
+            return subscriber is not None
+
+    def suppress(self, email: str, reason: str = "manual", detail: str = "") -> None:
+        with self.nl.session() as session:
+            store.suppress(session, _address(email), reason[:50] or "manual", detail)
+
+    def unsuppress(self, email: str) -> str | None:
+        """The reason the address was suppressed, or None if it was not."""
+        with self.nl.session() as session:
+            return store.unsuppress(session, _address(email))
+
+    def describe(self, email: str) -> dict[str, Any] | None:
+        """Everything held about the address (a subject access answer), or None if nothing."""
+        address = _address(email)
+        with self.nl.session() as session:
+            subscriber = store.find(session, address)
+            suppression = store.find_suppression(session, address)
+            if subscriber is None and suppression is None:
+                return None
+            return {"email": address,
+                    "subscriber": None if subscriber is None else _record(session, subscriber),
+                    "suppression": None if suppression is None else {
+                        "reason": suppression.reason, "detail": suppression.detail,
+                        "email_kept": suppression.email is not None,
+                        "created_at": suppression.created_at}}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def ip_hash(self, client_ip: str) -> str | None:
+        """A keyed hash of the client address: enough to match it again, not to recover it
+        (a plain hash of an IPv4 address can be reversed by trying all four billion)."""
+        if not client_ip:
+            return None
+        key = self.config.secret_keys[0].encode("utf-8")
+        return hmac.new(key, client_ip.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def _check_choice(self, name: str, topics: frozenset[str] | None,
+                      problems: list[ContentError]) -> str:
+        """The clean name; what is wrong with the name or the topics goes into `problems`."""
+        try:
+            name = validate_name(name)
+        except ContentError as err:
+            problems.append(err)
+        try:
+            self._check_topics(topics)
+        except ContentError as err:
+            problems.append(err)
+        return name
+
+    def _check_topics(self, topics: frozenset[str] | None) -> None:
+        if topics is None:
+            return
+        if not topics:
+            raise ContentError("choose at least one topic, or all topics", field="topics")
+        known = {t.slug for t in self.topics()}
+        unknown = sorted(topics - known)
+        if unknown:
+            raise ContentError(f"unknown topic(s): {', '.join(unknown)[:200]}", field="topics")
+
+    def _by_uid(self, session: Session, uid: str) -> Subscriber:
+        subscriber = store.find_by_uid(session, uid)
+        if subscriber is None:
+            raise InvalidToken("this link is no longer valid")
+        return subscriber
+
+    def _url(self, route: str, token: str) -> str:
+        return f"{self.config.base_url.rstrip('/')}/{route}/{token}"
+
+    def _mail(self, session: Session, kind: MailKind, subscriber: Subscriber, **context: Any) -> Mail:
+        names = TopicNames(dict(session.execute(select(Topic.slug, Topic.name)
+                                                .order_by(Topic.position)).all()))
+        return Mail(kind, subscriber.uid, subscriber.email, subscriber.name,
+                    names.describe(subscriber.topic_slugs), context)
+
+    def _send(self, mail: Mail) -> None:
+        def job() -> None:
+            try:
+                self.mailer.send(mail)
+            except NewsletterError:
+                log.exception("the %s email could not be sent", mail.kind.value)
+        self.defer(job)
+
+
+def _address(email: str) -> str:
+    try:
+        return normalise_email(email)
+    except InvalidAddress as err:
+        raise ContentError(str(err), field="email") from err
+
+
+def _suppressed(session: Session, subscriber: Subscriber) -> bool:
+    return store.is_suppressed(session, subscriber.email_hash)
+
+
+def _view(session: Session, subscriber: Subscriber) -> SubscriberView:
+    return SubscriberView(subscriber.uid, subscriber.email, subscriber.name, subscriber.status,
+                          subscriber.topic_slugs, _suppressed(session, subscriber))
+
+
+def _latest_archive_url(session: Session, base_url: str) -> str:
+    month = session.scalar(select(Edition.month).where(Edition.status == EditionStatus.SENT)
+                           .order_by(Edition.month.desc()).limit(1))
+    return f"{base_url.rstrip('/')}/archive/{month}" if month else ""
+
+
+def _record(session: Session, s: Subscriber) -> dict[str, Any]:
+    deliveries: Iterable[Any] = session.execute(
+        select(Edition.month, Delivery.status, Delivery.sent_at, Delivery.attempts)
+        .join(Edition, Edition.id == Delivery.edition_id)
+        .where(Delivery.subscriber_id == s.id).order_by(Edition.month))
+    return {"uid": s.uid, "email": s.email, "name": s.name, "status": s.status.value,
+            "topics": None if s.all_topics else sorted(t.slug for t in s.topics),
+            "language": s.language,
+            "consent": {"method": s.consent_method.value, "at": s.consent_at,
+                        "source": s.consent_source, "client_address_hash": s.consent_ip_hash},
+            "confirmed_at": s.confirmed_at, "unsubscribed_at": s.unsubscribed_at,
+            "created_at": s.created_at, "updated_at": s.updated_at,
+            "deliveries": [{"edition": month, "status": status.value, "sent_at": sent_at,
+                            "attempts": attempts}
+                           for month, status, sent_at, attempts in deliveries]}
