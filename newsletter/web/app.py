@@ -106,9 +106,11 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False) -> Flask:
 
 def register_blueprints(app: Flask) -> None:
     """Every part of the public site. Add new blueprints (archive, webhooks) here."""
+    from newsletter.archive.views import archive_blueprint
     from subscribers.web import blueprint as subscribers_blueprint
 
     app.register_blueprint(subscribers_blueprint)
+    app.register_blueprint(archive_blueprint)
 
 
 # -- CSRF --------------------------------------------------------------------------------------
