@@ -78,6 +78,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_per_address", 3, "Confirmation emails one address may receive per window"),
     Setting("rate_limit_window_seconds", 3600, "The signup rate-limit window"),
     Setting("proxy_hops", 0, "Reverse proxies in front of the web app (trusted X-Forwarded-For hops)"),
+    Setting("editor_email", "", "Where send reports and scheduler alerts go (empty: logged only)"),
+    Setting("schedule_grace_hours", 6.0,
+            "A scheduled send still goes out this many hours late (scheduler down); later: missed"),
+    Setting("recurring_rule", "", "Send each month automatically, e.g. \"first tuesday 09:00\" "
+            "(in `timezone`; empty: off)"),
+    Setting("reminder_days_before", 5,
+            "Days before a recurring send to remind the editor when fewer than two summaries are ready"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -128,6 +135,10 @@ class Config:
     rate_limit_per_address: int
     rate_limit_window_seconds: int
     proxy_hops: int
+    editor_email: str
+    schedule_grace_hours: float
+    recurring_rule: str
+    reminder_days_before: int
 
     @property
     def secret_keys(self) -> list[str]:

@@ -1,0 +1,130 @@
+"""Emails to the editor (send started, end-of-send report, alerts) and test copies of an edition.
+
+Both go out through the configured transport, outside the ledger, like `subscribers.mailer`.
+Editor notes are plain text: they are for one person who needs facts, not a designed message.
+Without `editor_email` every note is only logged, and a note that cannot be delivered is logged
+too: a notification never breaks a send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from .config import Config
+from .content.assemble import for_variant
+from .content.store import edition_content, get_edition
+from .context import Newsletter
+from .db import utcnow
+from .errors import ContentError, DeliveryError, NewsletterError
+from .sending.compose import Composer, sender_address
+from .sending.outcomes import SendReport
+from .sending.personalise import envelope_address
+from .sending.plan import variant_for, variant_key
+from .transports import make_transport
+from .transports.base import Outcome, OutgoingMessage, Transport
+
+__all__ = ["Notifier", "send_test_copy"]
+
+log = logging.getLogger(__name__)
+TEST_PREFIX = "[TEST] "
+
+
+def _hand_over(config: Config, message: OutgoingMessage,
+               factory: Callable[[Config], Transport]) -> None:
+    transport = factory(config)
+    try:
+        results = transport.send([message])
+    finally:
+        transport.close()
+    if not results or results[0].outcome is not Outcome.SENT:
+        detail = results[0].detail if results else "no result"
+        raise DeliveryError(f"not sent: {detail}", transport=transport.name,
+                            recipient=message.recipient, response=detail)
+
+
+class Notifier:
+    """Tells the editor what the scheduler did; every method logs what it says."""
+
+    def __init__(self, config: Config,
+                 transport_factory: Callable[[Config], Transport] = make_transport) -> None:
+        self.config, self.transport_factory = config, transport_factory
+
+    def started(self, month: str, scheduled_at: datetime | None) -> None:
+        when = f" (scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC)" if scheduled_at else ""
+        self.note(f"{month}: sending started", f"The {month} edition started sending at "
+                  f"{utcnow():%Y-%m-%d %H:%M} UTC{when}.\nA report follows when it ends.")
+
+    def report(self, report: SendReport) -> None:
+        lines = [f"Sent: {report.sent}", f"Failed (will be retried): {report.failed}",
+                 f"Rejected: {report.rejected}",
+                 f"Uncertain: {report.uncertain + report.recovered_uncertain}",
+                 f"No matching topic (skipped): {report.planned.no_match}",
+                 f"Duration: {report.elapsed:.1f} s"]
+        lines += [f"  {count} x {reason}" for reason, count in report.reasons.most_common(10)]
+        if report.stopped:
+            lines.append(f"Stopped before the end: {report.stopped}; the next start continues.")
+        elif not report.complete:
+            lines.append("Some deliveries are still due: see `newsletter status "
+                         f"{report.month}`.")
+        bad = report.failed or report.rejected or report.uncertain or not report.complete
+        self.note(f"{report.month}: {'send needs attention' if bad else 'sent'}", "\n".join(lines))
+
+    def missed(self, month: str, scheduled_at: datetime | None) -> None:
+        self.note(f"ALERT {month}: scheduled send missed", (
+            f"The {month} edition was due at {scheduled_at:%Y-%m-%d %H:%M} UTC, but the scheduler "
+            f"was not running until more than {self.config.schedule_grace_hours:g} hours later, "
+            "so nothing was sent.\nSchedule it again: "
+            f"newsletter schedule {month} --at \"YYYY-MM-DD HH:MM\""), level=logging.ERROR)
+
+    def failed(self, month: str, error: BaseException) -> None:
+        self.note(f"ALERT {month}: scheduled send failed", (
+            f"The {month} edition could not be sent: {error}\n"
+            f"See `newsletter status {month}`; `newsletter send {month}` continues it."),
+            level=logging.ERROR)
+
+    def note(self, subject: str, body: str, *, level: int = logging.INFO) -> None:
+        log.log(level, "%s: %s", subject, body.replace("\n", " | "))
+        if not self.config.editor_email:
+            return
+        try:
+            _hand_over(self.config, self.build(subject, body), self.transport_factory)
+        except NewsletterError as err:
+            log.error("could not email the editor (%s): %s", self.config.editor_email, err)
+
+    def build(self, subject: str, body: str) -> OutgoingMessage:
+        c = self.config
+        message = EmailMessage()
+        message["From"], message["To"] = c.from_, c.editor_email
+        message["Subject"] = f"[{c.organisation}] {subject}"
+        message["Date"] = format_datetime(utcnow())
+        message["Message-ID"] = make_msgid(domain=sender_address(c.from_).rpartition("@")[2])
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(body + "\n")
+        recipient, smtputf8 = envelope_address(c.editor_email)
+        return OutgoingMessage(time.time_ns() // 1000, envelope_address(sender_address(c.from_))[0],
+                               recipient, message.as_bytes(), smtputf8)
+
+
+def send_test_copy(nl: Newsletter, month: str, to: str,
+                   topics: frozenset[str] | None = None) -> str:
+    """Send one copy of the edition, subject prefixed `[TEST] `, outside the ledger; returns the
+    variant key. The copy is exactly what a subscriber of `topics` gets (None: all topics)."""
+    with nl.session() as session:
+        content = edition_content(get_edition(session, month))
+    key = variant_key(variant_for(content, topics))
+    if not key:
+        raise ContentError("a subscriber of these topics receives nothing this month",
+                           field="--topics")
+    subject = for_variant(content, variant_for(content, topics)).subject
+    content = replace(content, subject=TEST_PREFIX + subject)
+    message = Composer(nl, content).compose(
+        delivery_id=time.time_ns() // 1000, variant=key, uid="test-send", email=to,
+        name="", topics=topics, date=utcnow())
+    _hand_over(nl.config, message, make_transport)
+    return key

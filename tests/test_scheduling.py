@@ -1,0 +1,272 @@
+"""Scheduling: the pure rule, local-time validation, misfires, the scheduler's job mirror, and real
+scheduler processes (restarted, and two at once) sending to a loopback SMTP server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import update
+
+import newsletter.cli.schedule  # noqa: F401  (registers the commands)
+from newsletter.catcher import SMTPCatcher
+from newsletter.cli import cli
+from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
+from newsletter.context import Newsletter
+from newsletter.notify import Notifier
+from newsletter.scheduler import Scheduler, send_scheduled
+from newsletter.scheduling import (
+    Decision,
+    ScheduleError,
+    decide,
+    list_schedules,
+    local_to_utc,
+    schedule,
+    unschedule,
+)
+from tests.builders import MONTH, load_month
+from tests.conftest import REPO, TEST_SECRET, make_config
+
+GRACE = timedelta(hours=6)
+AT = datetime(2030, 1, 1, 14, 0, tzinfo=UTC)
+EDITOR = "editor@pprnet.example"
+SUBSCRIBERS = {"ada@example.org", "bob@example.org", "cy@example.org"}  # di matches nothing
+
+
+@pytest.fixture
+def nl(newsletter: Newsletter) -> Newsletter:
+    load_month(newsletter)
+    return newsletter
+
+
+def set_scheduled(nl: Newsletter, at: datetime) -> None:
+    with nl.session() as session:
+        session.execute(update(Edition).where(Edition.month == MONTH)
+                        .values(status=EditionStatus.SCHEDULED, scheduled_at=at))
+
+
+def edition_status(nl: Newsletter) -> EditionStatus:
+    with nl.session() as session:
+        edition = session.query(Edition).filter_by(month=MONTH).one()
+        return edition.status
+
+
+def to_subscribers(catcher: SMTPCatcher) -> list[str]:
+    return [r for m in catcher.messages for r in m.recipients if r in SUBSCRIBERS]
+
+
+@pytest.mark.parametrize(("late", "expected"), [
+    (timedelta(seconds=-1), Decision.WAIT), (timedelta(0), Decision.SEND),
+    (GRACE, Decision.SEND), (GRACE + timedelta(seconds=1), Decision.MISSED)])
+def test_decide(late: timedelta, expected: Decision) -> None:
+    assert decide(AT + late, AT, GRACE) is expected
+
+
+def test_local_time_converts_to_utc() -> None:
+    assert local_to_utc("2026-12-01 09:00", "America/Toronto") == datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    assert local_to_utc("2026-07-01 09:00", "America/Toronto") == datetime(2026, 7, 1, 13, 0, tzinfo=UTC)
+
+
+def test_dst_gap_is_refused() -> None:
+    with pytest.raises(ScheduleError, match="does not exist in America/Toronto"):
+        local_to_utc("2026-03-08 02:30", "America/Toronto")
+
+
+def test_fall_back_overlap_is_refused_with_both_times() -> None:
+    with pytest.raises(ScheduleError, match=r"happens twice .* at 05:30 and at 06:30 UTC"):
+        local_to_utc("2026-11-01 01:30", "America/Toronto")
+    assert local_to_utc("2026-11-01 02:30", "America/Toronto").hour == 7
+
+
+@pytest.mark.parametrize(("at", "tz", "message"), [
+    ("2026-12-01", "America/Toronto", "is not a time like"),
+    ("2026-12-01 09:00", "Mars/Olympus", "unknown time zone")])
+def test_bad_input_is_refused(at: str, tz: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        local_to_utc(at, tz)
+
+
+def test_past_time_is_refused(nl: Newsletter) -> None:
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    with pytest.raises(ScheduleError, match="is in the past; it is now 2026-12-01 10:00 there"):
+        schedule(nl, MONTH, "2026-12-01 09:59", "America/Toronto", now=now)
+
+
+def test_unsendable_edition_is_refused_with_reasons(nl: Newsletter) -> None:
+    with nl.session() as session:
+        session.execute(update(Summary).values(status=SummaryStatus.DRAFT))
+    with pytest.raises(ScheduleError, match="not sendable: .*is draft, not ready"):
+        schedule(nl, MONTH, "2030-01-01 09:00")
+
+
+def test_schedule_list_reschedule_cancel_through_the_cli(nl: Newsletter) -> None:
+    runner, url = CliRunner(), ["--database-url", nl.config.database_url]
+    env = {"NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_CONFIG": "/nonexistent.toml",
+           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
+    result = runner.invoke(cli, [*url, "schedule", MONTH, "--at", "2030-01-01 09:00",
+                                 "--tz", "America/Toronto"], env=env)
+    assert result.output == "2015-01: scheduled for 2030-01-01 09:00 EST (America/Toronto), " \
+                            "2030-01-01 14:00 UTC.\n", result.output
+    runner.invoke(cli, [*url, "schedule", "set", MONTH, "--at", "2030-02-01 09:00"], env=env)
+    result = runner.invoke(cli, [*url, "schedule", "list"], env=env)
+    assert result.output.split() == ["2015-01", "scheduled", "2030-02-01", "09:00", "EST",
+                                     "(America/Toronto)", "2030-02-01", "14:00", "UTC"]
+    result = runner.invoke(cli, [*url, "schedule", "cancel", MONTH], env=env)
+    assert result.output == "2015-01: no longer scheduled (draft).\n"
+    assert runner.invoke(cli, [*url, "schedule", "list"], env=env).output == "Nothing scheduled.\n"
+    result = runner.invoke(cli, [*url, "schedule", MONTH, "--at", "2026-03-08 02:30"], env=env)
+    assert result.exit_code == 1 and "does not exist in America/Toronto" in result.output
+
+
+def test_misfire_inside_grace_sends_once(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+    set_scheduled(nl, AT)
+    report = send_scheduled(nl, MONTH, now=AT + GRACE - timedelta(minutes=1))
+    assert report is not None and report.sent == 3
+    assert send_scheduled(nl, MONTH, now=AT + GRACE) is None  # claimed already: not again
+    assert sorted(to_subscribers(smtp_server)) == sorted(SUBSCRIBERS)
+    assert edition_status(nl) is EditionStatus.SENT
+
+
+def test_misfire_outside_grace_is_missed_and_the_editor_told(nl: Newsletter,
+                                                             smtp_server: SMTPCatcher) -> None:
+    set_scheduled(nl, AT)
+    notifier = Notifier(nl.config.with_overrides(editor_email=EDITOR))
+    assert send_scheduled(nl, MONTH, now=AT + GRACE + timedelta(seconds=1), notifier=notifier) is None
+    assert to_subscribers(smtp_server) == []
+    [alert] = smtp_server.messages
+    assert alert.recipients == (EDITOR,)
+    assert "scheduled send missed" in str(alert.parse()["Subject"])
+    assert [(r.month, r.state) for r in list_schedules(nl)] == [(MONTH, "missed")]
+    unschedule(nl, MONTH)
+    assert list_schedules(nl) == []
+
+
+def test_report_goes_to_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+    set_scheduled(nl, AT)
+    send_scheduled(nl, MONTH, now=AT, notifier=Notifier(nl.config.with_overrides(editor_email=EDITOR)))
+    notes = [m.parse() for m in smtp_server.messages if m.recipients == (EDITOR,)]
+    assert [str(n["Subject"]).split("] ")[1] for n in notes] == ["2015-01: sending started", "2015-01: sent"]
+    assert "Sent: 3\n" in notes[1].get_content()
+
+
+def test_cancel_and_reschedule_while_the_scheduler_runs(nl: Newsletter) -> None:
+    now = datetime.now(UTC)
+    scheduler = Scheduler(nl, poll_seconds=3600, clock=lambda: now)
+    scheduler.start()
+    try:
+        schedule(nl, MONTH, "2030-01-01 09:00", "America/Toronto")
+        scheduler.sync()
+        [job] = scheduler.aps.get_jobs(jobstore="default")
+        assert job.next_run_time == datetime(2030, 1, 1, 14, tzinfo=UTC)
+        schedule(nl, MONTH, "2030-01-02 09:00", "America/Toronto")
+        scheduler.sync()
+        [job] = scheduler.aps.get_jobs(jobstore="default")
+        assert job.next_run_time == datetime(2030, 1, 2, 14, tzinfo=UTC)
+        unschedule(nl, MONTH)
+        scheduler.sync()
+        assert scheduler.aps.get_jobs(jobstore="default") == []
+    finally:
+        scheduler.stop()
+
+
+def test_test_send_marks_the_subject(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+    result = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "edition",
+                                      "test-send", MONTH, "--to", EDITOR, "--topics", "empathy"],
+                                env={"NEWSLETTER_SECRET_KEY": TEST_SECRET,
+                                     "NEWSLETTER_CONFIG": "/nonexistent.toml",
+                                     "NEWSLETTER_SMTP_HOST": smtp_server.host,
+                                     "NEWSLETTER_SMTP_PORT": str(smtp_server.port)})
+    assert result.exit_code == 0, result.output
+    [message] = smtp_server.messages
+    assert str(message.parse()["Subject"]).startswith("[TEST] ")
+    assert message.recipients == (EDITOR,)
+    assert edition_status(nl) is EditionStatus.DRAFT  # outside the ledger: nothing changed
+
+
+# --- real scheduler processes ---------------------------------------------------------------
+
+@pytest.fixture
+def sqlite_nl(tmp_path: Path, smtp_server: SMTPCatcher) -> Iterator[Newsletter]:
+    nl = Newsletter.open(make_config(f"sqlite:///{tmp_path / 'newsletter.db'}",
+                                     smtp_host=smtp_server.host, smtp_port=smtp_server.port))
+    nl.init()
+    load_month(nl)
+    yield nl
+    nl.close()
+
+
+def start_scheduler(nl: Newsletter, log: Path) -> subprocess.Popen[bytes]:
+    c = nl.config
+    env = {**os.environ, "NEWSLETTER_CONFIG": "/nonexistent.toml",
+           "NEWSLETTER_DATABASE_URL": c.database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+           "NEWSLETTER_BASE_URL": c.base_url, "NEWSLETTER_FROM": c.from_,
+           "NEWSLETTER_SMTP_HOST": c.smtp_host, "NEWSLETTER_SMTP_PORT": str(c.smtp_port),
+           "NEWSLETTER_EDITOR_EMAIL": EDITOR, "PYTHONPATH": str(REPO)}
+    code = ("import newsletter.cli.schedule; from newsletter.cli import cli; "
+            "cli(['scheduler', '--poll', '1'], prog_name='newsletter')")
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+
+
+def in_seconds(seconds: int) -> datetime:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+
+
+def test_restarted_scheduler_sends_once_at_the_time(sqlite_nl: Newsletter, smtp_server: SMTPCatcher,
+                                                    tmp_path: Path) -> None:
+    log = tmp_path / "scheduler.log"
+    at = in_seconds(6)
+    set_scheduled(sqlite_nl, at)
+    first = start_scheduler(sqlite_nl, log)
+    assert wait_for(lambda: "job set" in log.read_text(), 10), log.read_text()
+    stop(first)
+    assert datetime.now(UTC) < at and smtp_server.messages == []
+    second = start_scheduler(sqlite_nl, log)
+    try:
+        assert wait_for(lambda: len(to_subscribers(smtp_server)) >= 3, 20), log.read_text()
+        assert datetime.now(UTC) >= at
+        time.sleep(1.5)  # a poll or two more: nothing else goes out
+    finally:
+        stop(second)
+    assert sorted(to_subscribers(smtp_server)) == sorted(SUBSCRIBERS)
+    assert edition_status(sqlite_nl) is EditionStatus.SENT
+
+
+def test_two_scheduler_processes_send_one_copy_each(sqlite_nl: Newsletter, smtp_server: SMTPCatcher,
+                                                    tmp_path: Path) -> None:
+    log = tmp_path / "scheduler.log"
+    set_scheduled(sqlite_nl, in_seconds(4))
+    processes = [start_scheduler(sqlite_nl, log) for _ in range(2)]
+    try:
+        assert wait_for(lambda: edition_status(sqlite_nl) is EditionStatus.SENT, 20), log.read_text()
+        time.sleep(1.5)
+    finally:
+        for process in processes:
+            stop(process)
+    assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
+    started = [m for m in smtp_server.messages if "sending started" in str(m.parse()["Subject"])]
+    assert len(started) == 1
