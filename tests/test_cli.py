@@ -53,8 +53,8 @@ def test_every_command_has_help_with_an_example_and_is_in_the_reference() -> Non
 
 
 def test_init_is_idempotent_and_loads_the_taxonomy(run) -> None:  # type: ignore[no-untyped-def]
-    assert "44 taxonomy entries (0 new)" in run("init").output
-    topics = json.loads(run("topics", "--json").output)
+    assert "44 taxonomy entries (0 new)" in run("init").stdout
+    topics = json.loads(run("topics", "--json").stdout)
     assert len(topics) == 36
     assert {"slug": "trauma-and-or-ptsd", "name": "Trauma and/or PTSD",
             "original_name": None} in topics
@@ -63,9 +63,9 @@ def test_init_is_idempotent_and_loads_the_taxonomy(run) -> None:  # type: ignore
 
 def test_summary_add_twice_updates_instead_of_duplicating(run) -> None:  # type: ignore[no-untyped-def]
     path = str(EXAMPLES / "2026-10-alliance-meta-analysis.md")
-    assert run("summary", "add", path).output.startswith("added 2026-10 #1:")
-    assert run("summary", "add", path).output.startswith("updated 2026-10 #1:")
-    listed = json.loads(run("summary", "list", "--json").output)
+    assert run("summary", "add", path).stdout.startswith("added 2026-10 #1:")
+    assert run("summary", "add", path).stdout.startswith("updated 2026-10 #1:")
+    listed = json.loads(run("summary", "list", "--json").stdout)
     assert [s["id"] for s in listed] == [1]
 
 
@@ -82,7 +82,7 @@ def test_bad_summary_file_names_file_line_and_field_and_keeps_the_good_one(
     assert any(e.startswith(f"Error: {bad}:21: topics[1]: unknown topic 'alliance'; did you mean: "
                             "alliance-and-therapeutic-relationship") for e in errors)
     assert result.stdout.startswith("added 2026-10 #1:")
-    assert len(json.loads(run("summary", "list", "--json").output)) == 1
+    assert len(json.loads(run("summary", "list", "--json").stdout)) == 1
 
 
 def test_assemble_warns_with_one_summary_and_refuses_none(run) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def test_preview_writes_what_that_subscriber_would_receive(run, tmp_path: Path) 
     result = run("edition", "preview", "2026-10", "--topics", "nonsense", code=1)
     assert "unknown topic(s) nonsense" in result.stderr
     result = run("edition", "preview", "2026-10", "--topics", "empathy")
-    assert result.output == "A subscriber of these topics receives nothing this month.\n"
+    assert result.stdout == "A subscriber of these topics receives nothing this month.\n"
 
 
 def test_csv_import_reports_bad_rows_keeps_good_ones_and_is_idempotent(
@@ -127,7 +127,7 @@ def test_csv_import_reports_bad_rows_keeps_good_ones_and_is_idempotent(
     again = run("subscribers", "import", str(csv_file), code=1)
     assert again.stdout.splitlines()[0] == (
         f"{csv_file}: 0 added, 0 updated, 2 unchanged, 2 invalid rows skipped")
-    listed = json.loads(run("subscribers", "list", "--json").output)
+    listed = json.loads(run("subscribers", "list", "--json").stdout)
     assert [(s["email"], s["topics"], s["consent_method"]) for s in listed] == [
         ("ada@example.org", None, "import"), ("bob@example.org", ["empathy", "training"], "import")]
 
@@ -139,7 +139,7 @@ def test_export_round_trips_through_import(run, tmp_path: Path) -> None:  # type
     assert out.read_text(encoding="utf-8").splitlines()[1].startswith(
         "ada@example.org,'=HYPERLINK(1),empathy,active")
     result = run("subscribers", "import", str(out))
-    assert "0 added, 0 updated, 1 unchanged" in result.output
+    assert "0 added, 0 updated, 1 unchanged" in result.stdout
 
 
 def test_add_refuses_bad_address_and_unknown_topic(run) -> None:  # type: ignore[no-untyped-def]
@@ -153,14 +153,14 @@ def test_dry_run_send_and_status(run, tmp_path: Path) -> None:  # type: ignore[n
     run("subscribers", "add", "all@example.org")
     run("subscribers", "add", "fb@example.org", "--topics", "feedback-and-progress-monitoring")
     run("subscribers", "add", "none@example.org", "--topics", "empathy")
-    dry = run("send", "2026-10", "--dry-run").output.splitlines()
+    dry = run("send", "2026-10", "--dry-run").stdout.splitlines()
     assert dry[0] == "2026-10: 2 recipients, 1 without a matching topic (skipped), 2 variants"
     assert not (tmp_path / "outbox").exists()
     sent = run("send", "2026-10").stdout
     assert sent.startswith("2026-10: sent 2, skipped 1 (no matching topic), failed 0, rejected 0")
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
     assert run("send", "2026-10").stdout.startswith("2026-10: sent 0,")
-    status = json.loads(run("status", "2026-10", "--json").output)
+    status = json.loads(run("status", "2026-10", "--json").stdout)
     assert status["edition_status"] == "sent"
     assert status["counts"]["sent"] == 2
     assert sorted(d["email"] for d in status["deliveries"]) == ["all@example.org", "fb@example.org"]
