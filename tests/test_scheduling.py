@@ -228,8 +228,15 @@ def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM and wait; a scheduler that ignores it is killed (never leaked) and the test fails."""
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=15) == 0
+    try:
+        code = process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError("the scheduler did not stop within 15 s of SIGTERM") from None
+    assert code == 0
 
 
 def in_seconds(seconds: int) -> datetime:
@@ -265,8 +272,13 @@ def test_two_scheduler_processes_send_one_copy_each(sqlite_nl: Newsletter, smtp_
         assert wait_for(lambda: edition_status(sqlite_nl) is EditionStatus.SENT, 20), log.read_text()
         time.sleep(1.5)
     finally:
+        failures = []
         for process in processes:
-            stop(process)
+            try:
+                stop(process)
+            except AssertionError as err:
+                failures.append(err)
+        assert not failures, failures
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
     started = [m for m in smtp_server.messages if "sending started" in str(m.parse()["Subject"])]
     assert len(started) == 1
