@@ -37,8 +37,13 @@ class TopicNames:
         self.names_by_slug = dict(names_by_slug)
         self._cache: dict[frozenset[str] | None, str] = {}
 
+    CACHE_LIMIT = 4096
+
     def describe(self, chosen: frozenset[str] | None) -> str:
+        """Cached, but bounded: a varied audience has tens of thousands of distinct choices."""
         if chosen not in self._cache:
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
             if chosen is None:
                 text = "all topics"
             else:

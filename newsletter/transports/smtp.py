@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from .base import Outcome, OutgoingMessage, SendResult
 from .dkim_signing import DKIMSigner, make_signer
+from .smtp_client import QuickSMTP, QuickSMTP_SSL
 
 MAILBOX_GONE_CODES = frozenset({550, 551, 553})
 
@@ -48,11 +49,11 @@ def connect(s: SMTPSettings) -> smtplib.SMTP:
     """An open, authenticated connection; setup problems become ConfigError."""
     try:
         if s.security == "ssl":
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+            connection: smtplib.SMTP = QuickSMTP_SSL(
                 s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname,
                 context=ssl.create_default_context())
         else:
-            connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout,
+            connection = QuickSMTP(s.host, s.port, timeout=s.timeout,
                                       local_hostname=s.local_hostname)
             if s.security == "starttls":
                 connection.starttls(context=ssl.create_default_context())
