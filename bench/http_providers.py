@@ -14,9 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import say, table  # noqa: E402
-
 import requests  # noqa: E402
+from common import say, table  # noqa: E402
 
 from newsletter.context import Newsletter  # noqa: E402
 from newsletter.sending.engine import Sender  # noqa: E402
