@@ -55,6 +55,7 @@ class Composer:
             self.topic_names = TopicNames(dict(session.execute(
                 select(Topic.slug, Topic.name).order_by(Topic.position)).all()))
         self._templates: dict[str, MessageTemplate] = {}
+        self._last_date: tuple[datetime, str] | None = None
 
     @property
     def variants_rendered(self) -> int:
@@ -73,6 +74,12 @@ class Composer:
                 list_id=self.config.effective_list_id, reply_to=self.config.reply_to)
         return self._templates[variant]
 
+    def _date_header(self, date: datetime) -> str:
+        """A batch shares one `date`: format it once, not per recipient."""
+        if self._last_date is None or self._last_date[0] != date:
+            self._last_date = (date, format_datetime(date))
+        return self._last_date[1]
+
     def compose(self, *, delivery_id: int, variant: str, uid: str, email: str, name: str,
                 topics: frozenset[str] | None, date: datetime) -> OutgoingMessage:
         template = self.template(variant)
@@ -83,7 +90,7 @@ class Composer:
         message_id = (f"<{self.edition.month}.{delivery_id}.{secrets.token_hex(6)}"
                       f"@{template.message_id_domain}>")
         to, list_unsubscribe = format_recipient(name, email), self.links.list_unsubscribe(unsubscribe)
-        data = template.fill(to=to, date=format_datetime(date), message_id=message_id,
+        data = template.fill(to=to, date=self._date_header(date), message_id=message_id,
                              unsubscribe=list_unsubscribe, values=values)
         recipient, smtputf8 = envelope_address(email)
         headers = {"To": to, "Message-ID": message_id,
