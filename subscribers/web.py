@@ -14,16 +14,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
-    g,
     redirect,
     render_template,
     request,
@@ -87,17 +86,20 @@ def _site() -> Site:
 def _defer(job: Callable[[], None]) -> None:
     """Run after the response has gone out (in production), or now (tests, CLI)."""
     if current_app.config.get("NEWSLETTER_MAIL_AFTER_RESPONSE"):
-        g.setdefault("after_response", []).append(job)
+        threading.Thread(target=_logged(job), name="newsletter-mail", daemon=True).start()
     else:
         job()
 
 
-@blueprint.after_app_request
-def _run_after_response(response: Response) -> Response:
-    jobs: list[Callable[[], None]] = g.pop("after_response", [])
-    for job in jobs:
-        response.call_on_close(job)
-    return response
+def _logged(job: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            logging.getLogger(__name__).exception("sending a subscriber email failed")
+    return run
+
+
 
 
 # -- signup ------------------------------------------------------------------------------------

@@ -85,7 +85,11 @@ def mail_to(server: SMTPCatcher, address: str, subject_part: str) -> EmailMessag
             if address in item.recipients and subject_part in str(message["Subject"]):
                 return message
         return None
-    message: EmailMessage = wait_for(find_one, f"an email '{subject_part}' to {address}")
+    try:
+        message: EmailMessage = wait_for(find_one, f"an email '{subject_part}' to {address}")
+    except AssertionError as err:
+        arrived = [(i.recipients, str(i.parse()["Subject"])) for i in server.messages]
+        raise AssertionError(f"{err}; the server received: {arrived}") from None
     return message
 
 
