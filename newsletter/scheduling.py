@@ -4,8 +4,8 @@ The schedule lives on the edition row (`status = scheduled`, `scheduled_at` in U
 the web app and any number of scheduler processes agree on it. The editor speaks local time in
 their zone; `local_to_utc` refuses times a DST change makes non-existent or ambiguous. `decide`
 is the pure rule every scheduler applies; `claim` applies it under the edition's row lock so that
-only one process ever starts a send. A missed schedule goes back to `draft` with its
-`scheduled_at` kept: `list_schedules` reports it as `missed` until it is scheduled again.
+only one process ever starts a send. A schedule missed beyond the grace period becomes `missed`
+(its `scheduled_at` kept) until the editor schedules it again or cancels it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["Decision", "ScheduleError", "ScheduleRow", "check_sendable", "claim"
            "grace_of", "list_schedules", "local_to_utc", "schedule", "unschedule"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
-MISSED = "missed"
+RESCHEDULABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.MISSED)
 
 
 class ScheduleError(ContentError):
@@ -134,9 +134,9 @@ def schedule(nl: Newsletter, month: str, at: str, tz: str | None = None, *,
                             field="month")
     with nl.session() as session:
         edition = get_edition(session, month)
-        if edition.status not in (EditionStatus.DRAFT, EditionStatus.SCHEDULED):
-            raise ScheduleError(f"the {month} edition is {edition.status.value}; only a draft or "
-                                "scheduled edition can be scheduled", field="month")
+        if edition.status not in RESCHEDULABLE:
+            raise ScheduleError(f"the {month} edition is {edition.status.value}; only a draft, "
+                                "scheduled or missed edition can be scheduled", field="month")
         edition.status, edition.scheduled_at = EditionStatus.SCHEDULED, when
         return _row(edition, tz)
 
@@ -145,7 +145,7 @@ def unschedule(nl: Newsletter, month: str) -> ScheduleRow:
     """Take the edition off the schedule (back to draft); a running send is not affected."""
     with nl.session() as session:
         edition = get_edition(session, month)
-        if edition.status is not EditionStatus.SCHEDULED and _state(edition) != MISSED:
+        if edition.status not in (EditionStatus.SCHEDULED, EditionStatus.MISSED):
             raise ScheduleError(f"the {month} edition is {edition.status.value}, not scheduled",
                                 field="month")
         edition.status, edition.scheduled_at = EditionStatus.DRAFT, None
@@ -160,21 +160,15 @@ def list_schedules(nl: Newsletter, tz: str | None = None) -> list[ScheduleRow]:
         return [_row(e, tz or nl.config.timezone) for e in editions]
 
 
-def _state(edition: Edition) -> str:
-    if edition.status is EditionStatus.DRAFT and edition.scheduled_at is not None:
-        return MISSED
-    return edition.status.value
-
-
 def _row(edition: Edition, tz: str) -> ScheduleRow:
     when = edition.scheduled_at
     local = f"{when.astimezone(zone(tz)):%Y-%m-%d %H:%M %Z} ({tz})" if when else ""
-    return ScheduleRow(edition.month, _state(edition), when, local)
+    return ScheduleRow(edition.month, edition.status.value, when, local)
 
 
 def claim(nl: Newsletter, month: str, now: datetime) -> tuple[Decision, datetime | None]:
     """Apply `decide` to a scheduled edition, under its row lock: SEND moves it to `sending`,
-    MISSED back to draft. Only the one caller whose update changed the row gets SEND or MISSED;
+    MISSED to `missed`. Only the one caller whose update changed the row gets SEND or MISSED;
     everyone else (another scheduler, an unscheduled or already sent edition) gets WAIT."""
     with nl.session() as session:
         # Write first: SQLite takes its write lock and PostgreSQL the row lock right here.
@@ -186,7 +180,7 @@ def claim(nl: Newsletter, month: str, now: datetime) -> tuple[Decision, datetime
         decision = decide(now, edition.scheduled_at, grace_of(nl))
         if decision is Decision.WAIT:
             return decision, edition.scheduled_at
-        target = EditionStatus.SENDING if decision is Decision.SEND else EditionStatus.DRAFT
+        target = EditionStatus.SENDING if decision is Decision.SEND else EditionStatus.MISSED
         hit = session.execute(update(Edition).where(
             Edition.id == edition.id, Edition.status == EditionStatus.SCHEDULED)
             .values(status=target)).rowcount  # type: ignore[attr-defined]

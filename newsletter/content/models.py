@@ -26,6 +26,8 @@ class EditionStatus(enum.StrEnum):
     PAUSED = "paused"
     SENT = "sent"
     CANCELLED = "cancelled"
+    MISSED = "missed"
+    """Its send time passed while no scheduler ran, beyond the grace period; nothing was sent."""
 
 
 summary_topics = Table(

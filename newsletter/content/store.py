@@ -92,8 +92,8 @@ def assemble_edition(session: Session, month: str, *, order: list[int] | None = 
     """Store the month's edition from its ready summaries; refused once sending has started."""
     ready = [to_item(s) for s in list_summaries(session, month) if s.status is SummaryStatus.READY]
     edition = session.scalar(select(Edition).where(Edition.month == month))
-    if edition is not None and edition.status not in (EditionStatus.DRAFT,
-                                                      EditionStatus.SCHEDULED):
+    if edition is not None and edition.status not in (EditionStatus.DRAFT, EditionStatus.SCHEDULED,
+                                                      EditionStatus.MISSED):
         raise ContentError(f"the {month} edition is {edition.status.value}; it can no longer "
                            "be re-assembled", field="month")
     keep_subject = edition.subject if edition is not None else None

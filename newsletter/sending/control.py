@@ -12,7 +12,7 @@ _ALLOWED = {
     EditionStatus.PAUSED: {EditionStatus.SCHEDULED, EditionStatus.SENDING},
     EditionStatus.SENDING: {EditionStatus.PAUSED},
     EditionStatus.CANCELLED: {EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.SENDING,
-                              EditionStatus.PAUSED},
+                              EditionStatus.PAUSED, EditionStatus.MISSED},
 }
 _VERB = {EditionStatus.PAUSED: "pause", EditionStatus.SENDING: "resume",
          EditionStatus.CANCELLED: "cancel"}
