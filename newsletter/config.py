@@ -14,8 +14,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .recurring.rule import parse_rule
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recurring_rule", "", "Send each month automatically, e.g. \"first tuesday 09:00\" "
             "(in `timezone`; empty: off)"),
     Setting("reminder_days_before", 5,
-            "Days before a recurring send to remind the editor when fewer than two summaries are ready"),
+            "Days before a recurring send to remind the editor when fewer than two summaries are ready "
+            "(0: no reminder)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -239,6 +242,23 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"base_url: {config.base_url!r} must be an absolute http(s) URL")
     if config.batch_size < 1:
         raise ConfigError("batch_size: must be at least 1")
+    if config.retry_jitter not in ("full", "equal", "none"):
+        raise ConfigError(f"retry_jitter: {config.retry_jitter!r} is not one of full, equal, none")
+    _validate_schedule(config)
+
+
+def _validate_schedule(config: Config) -> None:
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: {config.timezone!r} is not a time zone; use an Area/City "
+                          "name such as America/Toronto") from None
+    if config.recurring_rule.strip():
+        parse_rule(config.recurring_rule)
+    if not 0 <= config.reminder_days_before <= 27:
+        raise ConfigError("reminder_days_before: must be 0 (no reminder) to 27")
+    if config.schedule_grace_hours < 0:
+        raise ConfigError("schedule_grace_hours: must not be negative")
 
 
 def _validate_http(config: Config) -> None:
@@ -252,8 +272,6 @@ def _validate_http(config: Config) -> None:
         parts = urlsplit(config.api_base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"api_base_url: {config.api_base_url!r} must be an absolute http(s) URL")
-    if config.retry_jitter not in ("full", "equal", "none"):
-        raise ConfigError(f"retry_jitter: {config.retry_jitter!r} is not one of full, equal, none")
     if config.http_timeout <= 0:
         raise ConfigError("http_timeout: must be more than 0 seconds")
 

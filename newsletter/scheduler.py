@@ -1,12 +1,14 @@
-"""The scheduler process: APScheduler 3.x firing one date job per scheduled edition.
+"""The scheduler process: APScheduler 3.x firing one date job per scheduled edition, and per
+occurrence of the optional monthly rule.
 
-The editions table is the truth; the APScheduler jobs (table `apscheduler_jobs` in the same
-database) mirror it. `sync` runs at start-up and then every `poll_seconds`: it adds, moves or
-removes jobs to match what the CLI or web app scheduled, sends at once what is due within the
-grace period, and marks missed what is later than that. A job only calls `run_scheduled_send`,
-which claims the edition (see `scheduling.claim`) before it touches the ledger, so two scheduler
-processes never both start a send. SIGTERM/SIGINT set `STOP`: a running send ends at its batch
-boundary and the next start continues it.
+The database is the truth; the APScheduler jobs (table `apscheduler_jobs` in the same database)
+mirror it. `sync` runs at start-up and then every `poll_seconds`: it adds, moves or removes jobs to
+match what the CLI or web app scheduled and what the monthly rule owes, acts at once on what is due
+within the grace period, and reports what is later than that as missed. A stored job holds only a
+month and this store's password-free URL, which finds the live `Scheduler` of this process; it
+only calls the library (`send_scheduled`, `recurring.job.run_recurring`). Both claim their work in
+the database first, so two scheduler processes never both start a send. SIGTERM/SIGINT set `STOP`:
+a running send ends at its batch boundary and the next start continues it.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from .config import load_config
 from .content.models import Edition, EditionStatus
 from .context import Newsletter
 from .db import utcnow
 from .errors import NewsletterError, StoreError
 from .notify import Notifier
+from .recurring.job import MonthlyRule, pending, run_recurring
+from .recurring.models import RecurringKind, RecurringOutcome
 from .scheduling import Decision, claim, decide, grace_of
 from .sending.engine import Sender, SendReport
 from .transports import make_transport
@@ -41,16 +44,38 @@ log = logging.getLogger(__name__)
 STOP = threading.Event()
 """Set by SIGTERM/SIGINT: running sends stop after their current batch."""
 JOB_PREFIX = "send:"
+RECURRING_PREFIX = "recurring:"
 POLL_SECONDS = 10.0
 
 
-def run_scheduled_send(database_url: str, month: str) -> None:
-    """What a job calls: open the store, send if this process wins the claim, close."""
-    nl = Newsletter.open(load_config(overrides={"database_url": database_url}))
-    try:
-        send_scheduled(nl, month)
-    finally:
-        nl.close()
+_LIVE: dict[str, Scheduler] = {}
+"""The running Scheduler of each store in this process, by `store_key`."""
+
+
+def store_key(nl: Newsletter) -> str:
+    """Names the store in stored jobs without its password."""
+    return nl.engine.url.render_as_string(hide_password=True)
+
+
+def _live(key: str, what: str) -> Scheduler | None:
+    scheduler = _LIVE.get(key)
+    if scheduler is None:
+        log.warning("%s: no scheduler of this process runs on %s; the next sync decides", what, key)
+    return scheduler
+
+
+def run_scheduled_send(key: str, month: str) -> None:
+    """What an edition's stored job calls."""
+    scheduler = _live(key, month)
+    if scheduler is not None:
+        scheduler.send(month)
+
+
+def run_recurring_job(key: str, kind: str, month: str) -> None:
+    """What a stored job of the monthly rule calls."""
+    scheduler = _live(key, f"{month} {kind}")
+    if scheduler is not None:
+        scheduler.recurring(RecurringKind(kind), month)
 
 
 def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
@@ -102,6 +127,10 @@ class Scheduler:
     def __init__(self, nl: Newsletter, *, poll_seconds: float = POLL_SECONDS,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.nl, self.poll_seconds, self.clock = nl, poll_seconds, clock
+        self.key = store_key(nl)
+        self.monthly = MonthlyRule.of(nl.config)
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
         grace = int(grace_of(nl).total_seconds()) or 1
         self.aps = _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=nl.engine, tablename="apscheduler_jobs"),
@@ -111,23 +140,55 @@ class Scheduler:
 
     def start(self) -> None:
         STOP.clear()
+        _LIVE[self.key] = self
         self.aps.start()
         self.resume_interrupted()
         self.sync()
         self.aps.add_job(self.sync, "interval", seconds=self.poll_seconds, id="sync",
                          jobstore="local", replace_existing=True)
-        log.info("scheduler started (grace %s, polling every %gs)", grace_of(self.nl),
-                 self.poll_seconds)
+        log.info("scheduler started (grace %s, polling every %gs, monthly rule: %s)", grace_of(self.nl),
+                 self.poll_seconds, self.monthly.key if self.monthly else "off")
 
     def stop(self) -> None:
         """Ask running sends to stop at their batch boundary and wait for them."""
         STOP.set()
         if self.aps.running:
             self.aps.shutdown(wait=True)
+        if _LIVE.get(self.key) is self:
+            del _LIVE[self.key]
         log.info("scheduler stopped")
 
+    def send(self, month: str, *, resume: bool = False) -> None:
+        self._once(f"send:{month}", lambda: send_scheduled(self.nl, month, now=self.clock(),
+                                                            resume=resume))
+
+    def recurring(self, kind: RecurringKind, month: str) -> None:
+        """Decide one occurrence of the monthly rule; a complete edition is sent right here."""
+        monthly = self.monthly
+        if monthly is None:
+            return
+
+        def act() -> None:
+            outcome = run_recurring(self.nl, monthly, kind, month, self.clock(), Notifier(self.nl.config))
+            if outcome is RecurringOutcome.SCHEDULED:
+                send_scheduled(self.nl, month, now=self.clock())
+
+        self._once(f"recurring:{kind.value}:{month}", act)
+
+    def _once(self, what: str, action: Callable[[], Any]) -> None:
+        """A stored job and a sync may fire the same work together; this process does it once."""
+        with self._busy_lock:
+            if what in self._busy:
+                return
+            self._busy.add(what)
+        try:
+            action()
+        finally:
+            with self._busy_lock:
+                self._busy.discard(what)
+
     def sync(self) -> None:
-        """Make the jobs match the scheduled editions; act on what is due or missed."""
+        """Make the jobs match the schedule and the monthly rule; act on what is due or missed."""
         try:
             self._sync()
         except Exception:  # the next poll tries again; never let the loop die
@@ -138,29 +199,41 @@ class Scheduler:
         with self.nl.session() as session:
             rows = session.execute(select(Edition.month, Edition.scheduled_at).where(
                 Edition.status == EditionStatus.SCHEDULED)).all()
-        wanted = {month: at for month, at in rows if at is not None}
-        jobs = {job.id: job for job in self.aps.get_jobs(jobstore="default")}
-        for job_id in jobs.keys() - {JOB_PREFIX + m for m in wanted}:
-            log.info("%s: no longer scheduled; removing its job", job_id[len(JOB_PREFIX):])
-            self.aps.remove_job(job_id, "default")
-        for month, at in wanted.items():
-            decision = decide(now, at, grace)
-            if decision is not Decision.WAIT:
-                log.info("%s: due at %s, now %s: %s", month, at, now, decision.value)
-                self._run_now(month)
+        wanted: dict[str, tuple[datetime, str, list[str]]] = {}
+        for month, at in rows:
+            if at is None:
                 continue
-            job = jobs.get(JOB_PREFIX + month)
-            if job is None or job.next_run_time != at:
-                log.info("%s: job set for %s", month, at)
-                self.aps.add_job("newsletter.scheduler:run_scheduled_send", "date", run_date=at,
-                                 args=[self.nl.config.database_url, month],
-                                 id=JOB_PREFIX + month, name=f"send {month}",
+            if decide(now, at, grace) is not Decision.WAIT:
+                log.info("%s: due at %s, now %s", month, at, now)
+                self._run_now(self.send, month)
+            else:
+                wanted[JOB_PREFIX + month] = (at, "newsletter.scheduler:run_scheduled_send",
+                                              [self.key, month])
+        for due in pending(self.nl, self.monthly, now) if self.monthly else []:
+            if due.at <= now:
+                self._run_now(self.recurring, due.kind, due.month)
+            else:
+                wanted[f"{RECURRING_PREFIX}{due.kind.value}:{due.month}"] = (
+                    due.at, "newsletter.scheduler:run_recurring_job", [self.key, due.kind.value, due.month])
+        self._mirror(wanted)
+
+    def _mirror(self, wanted: dict[str, tuple[datetime, str, list[str]]]) -> None:
+        jobs = {job.id: job for job in self.aps.get_jobs(jobstore="default")}
+        for job_id in jobs.keys() - wanted.keys():
+            log.info("%s: no longer due; removing its job", job_id)
+            self.aps.remove_job(job_id, "default")
+        for job_id, (at, func, args) in wanted.items():
+            job = jobs.get(job_id)
+            if job is None or job.next_run_time != at or list(job.args) != args:
+                log.info("%s: job set for %s", job_id, at)
+                self.aps.add_job(func, "date", run_date=at, args=args, id=job_id, name=job_id,
                                  jobstore="default", replace_existing=True)
 
-    def _run_now(self, month: str) -> None:
-        self.aps.add_job(send_scheduled, "date", run_date=self.clock(), args=[self.nl, month],
-                         id=f"now:{month}", jobstore="local", replace_existing=True,
-                         misfire_grace_time=None)
+    def _run_now(self, action: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Run in the pool at once (real time: the injected clock only drives decisions)."""
+        self.aps.add_job(action, args=args, kwargs=kwargs,
+                         id="now:" + ":".join(map(str, args)), jobstore="local",
+                         replace_existing=True, misfire_grace_time=None)
 
     def resume_interrupted(self) -> None:
         """Sends of a previous process that stopped (signal, crash) before the ledger was done."""
@@ -169,9 +242,7 @@ class Scheduler:
                 Edition.status == EditionStatus.SENDING, Edition.scheduled_at.is_not(None))))
         for month in months:
             log.info("%s: resuming an interrupted scheduled send", month)
-            self.aps.add_job(send_scheduled, "date", run_date=self.clock(), args=[self.nl, month],
-                             kwargs={"resume": True}, id=f"resume:{month}", jobstore="local",
-                             replace_existing=True, misfire_grace_time=None)
+            self._run_now(self.send, month, resume=True)
 
 
 def run_until_signalled(nl: Newsletter, *, poll_seconds: float = POLL_SECONDS,

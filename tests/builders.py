@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.content.summary_file import SummaryDraft
 from newsletter.context import Newsletter
@@ -56,11 +58,14 @@ AUDIENCE: tuple[tuple[str, str, frozenset[str] | None], ...] = (
 )
 
 
-def load_month(nl: Newsletter, audience=AUDIENCE) -> None:  # type: ignore[no-untyped-def]
+def load_month(nl: Newsletter, audience=AUDIENCE, *, month: str = MONTH,  # type: ignore[no-untyped-def]
+               statuses: tuple[str, ...] = ("ready",) * len(SUMMARIES), assemble: bool = True) -> None:
+    """The sample summaries as `month`'s (first `len(statuses)` of them, with those statuses)."""
     with nl.session() as session:
-        for draft in SUMMARIES:
-            upsert_summary(session, draft)
-        assemble_edition(session, MONTH)
+        for draft, status in zip(SUMMARIES, statuses, strict=False):
+            upsert_summary(session, replace(draft, month=month, status=status))
+        if assemble:
+            assemble_edition(session, month)
         for name, email, topics in audience:
             add_subscriber(session, email, name=name, topics=topics,
                            method=ConsentMethod.ADMIN, source="test")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from newsletter.scheduling import (
     unschedule,
 )
 from tests.builders import MONTH, load_month
-from tests.conftest import REPO, TEST_SECRET, make_config
+from tests.conftest import REPO, TEST_SECRET
 
 GRACE = timedelta(hours=6)
 AT = datetime(2030, 1, 1, 14, 0, tzinfo=UTC)
@@ -146,8 +145,11 @@ def test_misfire_outside_grace_is_missed_and_the_editor_told(nl: Newsletter,
     assert alert.recipients == (EDITOR,)
     assert "scheduled send missed" in str(alert.parse()["Subject"])
     assert [(r.month, r.state) for r in list_schedules(nl)] == [(MONTH, "missed")]
+    assert edition_status(nl) is EditionStatus.MISSED
+    schedule(nl, MONTH, "2030-02-01 09:00")  # a missed edition can be scheduled again
+    assert edition_status(nl) is EditionStatus.SCHEDULED
     unschedule(nl, MONTH)
-    assert list_schedules(nl) == []
+    assert list_schedules(nl) == [] and edition_status(nl) is EditionStatus.DRAFT
 
 
 def test_report_goes_to_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
@@ -194,23 +196,14 @@ def test_test_send_marks_the_subject(nl: Newsletter, smtp_server: SMTPCatcher) -
 
 # --- real scheduler processes ---------------------------------------------------------------
 
-@pytest.fixture
-def sqlite_nl(tmp_path: Path, smtp_server: SMTPCatcher) -> Iterator[Newsletter]:
-    nl = Newsletter.open(make_config(f"sqlite:///{tmp_path / 'newsletter.db'}",
-                                     smtp_host=smtp_server.host, smtp_port=smtp_server.port))
-    nl.init()
-    load_month(nl)
-    yield nl
-    nl.close()
-
-
-def start_scheduler(nl: Newsletter, log: Path) -> subprocess.Popen[bytes]:
+def start_scheduler(nl: Newsletter, log: Path,
+                    extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     c = nl.config
     env = {**os.environ, "NEWSLETTER_CONFIG": "/nonexistent.toml",
            "NEWSLETTER_DATABASE_URL": c.database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
            "NEWSLETTER_BASE_URL": c.base_url, "NEWSLETTER_FROM": c.from_,
            "NEWSLETTER_SMTP_HOST": c.smtp_host, "NEWSLETTER_SMTP_PORT": str(c.smtp_port),
-           "NEWSLETTER_EDITOR_EMAIL": EDITOR, "PYTHONPATH": str(REPO)}
+           "NEWSLETTER_EDITOR_EMAIL": EDITOR, "PYTHONPATH": str(REPO), **(extra or {})}
     code = ("import newsletter.cli.schedule; from newsletter.cli import cli; "
             "cli(['scheduler', '--poll', '1'], prog_name='newsletter')")
     with log.open("ab") as out:
@@ -243,16 +236,16 @@ def in_seconds(seconds: int) -> datetime:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
-def test_restarted_scheduler_sends_once_at_the_time(sqlite_nl: Newsletter, smtp_server: SMTPCatcher,
+def test_restarted_scheduler_sends_once_at_the_time(nl: Newsletter, smtp_server: SMTPCatcher,
                                                     tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
     at = in_seconds(6)
-    set_scheduled(sqlite_nl, at)
-    first = start_scheduler(sqlite_nl, log)
+    set_scheduled(nl, at)
+    first = start_scheduler(nl, log)
     assert wait_for(lambda: "job set" in log.read_text(), 10), log.read_text()
     stop(first)
     assert datetime.now(UTC) < at and smtp_server.messages == []
-    second = start_scheduler(sqlite_nl, log)
+    second = start_scheduler(nl, log)
     try:
         assert wait_for(lambda: len(to_subscribers(smtp_server)) >= 3, 20), log.read_text()
         assert datetime.now(UTC) >= at
@@ -260,16 +253,16 @@ def test_restarted_scheduler_sends_once_at_the_time(sqlite_nl: Newsletter, smtp_
     finally:
         stop(second)
     assert sorted(to_subscribers(smtp_server)) == sorted(SUBSCRIBERS)
-    assert edition_status(sqlite_nl) is EditionStatus.SENT
+    assert edition_status(nl) is EditionStatus.SENT
 
 
-def test_two_scheduler_processes_send_one_copy_each(sqlite_nl: Newsletter, smtp_server: SMTPCatcher,
+def test_two_scheduler_processes_send_one_copy_each(nl: Newsletter, smtp_server: SMTPCatcher,
                                                     tmp_path: Path) -> None:
     log = tmp_path / "scheduler.log"
-    set_scheduled(sqlite_nl, in_seconds(4))
-    processes = [start_scheduler(sqlite_nl, log) for _ in range(2)]
+    set_scheduled(nl, in_seconds(4))
+    processes = [start_scheduler(nl, log) for _ in range(2)]
     try:
-        assert wait_for(lambda: edition_status(sqlite_nl) is EditionStatus.SENT, 20), log.read_text()
+        assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 20), log.read_text()
         time.sleep(1.5)
     finally:
         failures = []
