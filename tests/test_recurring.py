@@ -4,6 +4,7 @@ processes running it send one copy to each subscriber against a loopback SMTP se
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -12,9 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, text
 
+import newsletter.cli.schedule  # noqa: F401  (registers the commands)
 from newsletter.catcher import SMTPCatcher
+from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
 from newsletter.errors import ConfigError
@@ -25,7 +29,7 @@ from newsletter.recurring.rule import ORDINALS, WEEKDAYS, parse_rule
 from newsletter.scheduler import Scheduler
 from newsletter.scheduling import schedule
 from tests.builders import load_month
-from tests.conftest import POSTGRES_URL, _postgres_schema_url, make_config
+from tests.conftest import POSTGRES_URL, TEST_SECRET, _postgres_schema_url, make_config
 from tests.test_scheduling import EDITOR, SUBSCRIBERS, start_scheduler, stop, to_subscribers, wait_for
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -297,3 +301,30 @@ def test_two_scheduler_processes_running_the_rule_send_one_copy_each(
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
     started = [s for s, _ in editor_notes(smtp_server) if "sending started" in s]
     assert len(started) == 1, log.read_text()
+
+
+def test_schedule_rule_shows_what_comes_next_and_what_was_decided(nl: Newsletter) -> None:
+    load_month(nl, month=MONTH, statuses=("ready",), assemble=False)
+    decide_now(nl, RecurringKind.REMINDER, REMIND_AT)
+    env = {"NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_CONFIG": "/nonexistent.toml",
+           "NEWSLETTER_RECURRING_RULE": "First Tuesday of each month at 09:00",
+           "NEWSLETTER_EDITOR_EMAIL": EDITOR}
+    result = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule",
+                                      "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert (info["rule"], info["timezone"], info["reminder_days_before"]) == \
+        ("first tuesday 09:00", "America/Toronto", 5)
+    assert info["decisions"] == [{"kind": "reminder", "month": MONTH, "outcome": "reminded",
+                                  "due": "Thu 27 Dec 2029 09:00 EST (America/Toronto)",
+                                  "detail": "1 ready"}]
+    sends = [d["local"] for d in info["next"] if d["kind"] == "send"]
+    assert sends and all(local.startswith("Tue ") and " 09:00 " in local and int(local[4:6]) <= 7
+                         for local in sends)
+    text_output = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule"],
+                                     env=env).output
+    assert "  reminded   reminder 2030-01  Thu 27 Dec 2029 09:00 EST (America/Toronto): 1 ready\n" \
+        in text_output
+    off = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule"],
+                             env={**env, "NEWSLETTER_RECURRING_RULE": ""})
+    assert off.exit_code != 0 and "no monthly rule: set recurring_rule" in off.output

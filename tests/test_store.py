@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from newsletter.config import load_config
 from newsletter.content.models import Edition
 from newsletter.context import Newsletter
-from newsletter.db.migrate import current_revision, head_revision
+from newsletter.db import Base
+from newsletter.db.all_models import content_models  # noqa: F401  (every table on Base)
+from newsletter.db.migrate import current_revision, head_revision, upgrade
 from newsletter.db.models import ResearchType, Topic
 from newsletter.errors import StoreError
 from newsletter.taxonomy import slugify
@@ -87,3 +92,27 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10000
     nl.close()
+
+
+def test_migrations_build_the_schema_the_models_describe(store: Newsletter) -> None:
+    store.init()
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_upgrade_from_the_first_revision_keeps_rows_and_widens_the_edition_status(store: Newsletter) -> None:
+    upgrade(store.engine, "0001")
+    with store.engine.begin() as connection:
+        connection.execute(text("INSERT INTO editions (uid, month, subject, preheader, status, created_at, "
+                                "updated_at) VALUES ('u1', '2026-01', 'S', 'P', 'scheduled', "
+                                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        with pytest.raises(IntegrityError), connection.begin_nested():
+            connection.execute(text("UPDATE editions SET status = 'missed'"))
+    store.init()
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE editions SET status = 'missed'"))
+        assert connection.execute(text("SELECT month, subject, status FROM editions")).all() == \
+            [("2026-01", "S", "missed")]
+        with pytest.raises(IntegrityError), connection.begin_nested():
+            connection.execute(text("UPDATE editions SET status = 'lost'"))

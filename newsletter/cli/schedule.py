@@ -9,8 +9,10 @@ from typing import Any
 import click
 
 from .. import scheduling
-from ..errors import ContentError
+from ..db import utcnow
+from ..errors import ConfigError, ContentError
 from ..notify import send_test_copy
+from ..recurring.job import MonthlyRule, describe
 from ..taxonomy import topic_slugs
 from . import cli, emit_json, library_errors, open_newsletter
 from .content import edition
@@ -76,6 +78,35 @@ def schedule_list(ctx: click.Context, tz: str | None, as_json: bool) -> None:
         click.echo(f"{row['month']}  {row['state']:<10} {row['local']:<40} {row['utc']}")
     if not rows:
         click.echo("Nothing scheduled.")
+
+
+@schedule.command("rule")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_context
+@library_errors
+def schedule_rule(ctx: click.Context, as_json: bool) -> None:
+    """Show the monthly rule (`recurring_rule`): its next sends and reminders, and its decisions.
+
+    Example:
+
+        NEWSLETTER_RECURRING_RULE="first tuesday 09:00" newsletter schedule rule
+    """
+    nl = open_newsletter(ctx)
+    monthly = MonthlyRule.of(nl.config)
+    if monthly is None:
+        raise ConfigError("no monthly rule: set recurring_rule, e.g. \"first tuesday 09:00\"")
+    info = describe(nl, monthly, utcnow())
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"Monthly rule: {info['rule']} ({info['timezone']}), reminder "
+               f"{info['reminder_days_before']} days before; active since "
+               f"{info['active_since'] or 'the first scheduler start'}.")
+    for due in info["next"]:
+        click.echo(f"  next {due['kind']:<8} {due['month']}  {due['local']}")
+    for done in info["decisions"]:
+        detail = f": {done['detail']}" if done["detail"] else ""
+        click.echo(f"  {done['outcome']:<10} {done['kind']:<8} {done['month']}  {done['due']}{detail}")
 
 
 @schedule.command("cancel")

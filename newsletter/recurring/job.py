@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -28,7 +29,7 @@ from ..scheduling import Decision, check_sendable, decide, grace_of
 from .models import RecurringKind, RecurringOutcome, RecurringRun, RuleActivation
 from .rule import Occurrence, RecurringRule, occurrence, occurrences_between, parse_rule
 
-__all__ = ["Due", "MonthlyRule", "run_recurring"]
+__all__ = ["Due", "MonthlyRule", "describe", "pending", "run_recurring"]
 
 log = logging.getLogger(__name__)
 LOOK_BACK = timedelta(days=93)
@@ -235,3 +236,21 @@ def _put_on_schedule(nl: Newsletter, due: Due) -> bool:
         return False
     log.info("%s send: complete; scheduled for %s and sending", due.month, due.at)
     return True
+
+
+def describe(nl: Newsletter, monthly: MonthlyRule, now: datetime, *, history: int = 12) -> dict[str, Any]:
+    """The rule as the editor wants to see it: what comes next and what it decided lately."""
+    with nl.session() as session:
+        armed = session.scalar(select(RuleActivation.armed_at).where(RuleActivation.rule == monthly.key))
+        recent = list(session.scalars(select(RecurringRun).order_by(RecurringRun.due_at.desc(),
+                                                                    RecurringRun.id.desc()).limit(history)))
+    coming = monthly.due_between(now, now + LOOK_AHEAD)
+    return {
+        "rule": str(monthly.rule), "timezone": monthly.zone.key,
+        "reminder_days_before": monthly.reminder_days,
+        "active_since": f"{armed:%Y-%m-%d %H:%M} UTC" if armed else None,
+        "next": [{"kind": d.kind.value, "month": d.month, "local": monthly.local(d.at),
+                  "utc": f"{d.at:%Y-%m-%d %H:%M} UTC"} for d in coming],
+        "decisions": [{"kind": r.kind.value, "month": r.month, "due": monthly.local(r.due_at),
+                       "outcome": r.outcome.value, "detail": r.detail} for r in recent],
+    }
