@@ -275,3 +275,24 @@ def test_two_scheduler_processes_send_one_copy_each(nl: Newsletter, smtp_server:
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
     started = [m for m in smtp_server.messages if "sending started" in str(m.parse()["Subject"])]
     assert len(started) == 1
+
+
+def test_cancel_and_reschedule_reach_a_running_scheduler_process(nl: Newsletter, smtp_server: SMTPCatcher,
+                                                                 tmp_path: Path) -> None:
+    log = tmp_path / "scheduler.log"
+    process = start_scheduler(nl, log)
+    try:
+        first = in_seconds(4)
+        set_scheduled(nl, first)
+        assert wait_for(lambda: "send:2015-01: job set" in log.read_text(), 10), log.read_text()
+        unschedule(nl, MONTH)
+        assert wait_for(lambda: "send:2015-01: no longer due; removing its job" in log.read_text(), 10)
+        while datetime.now(UTC) < first + timedelta(seconds=2):
+            time.sleep(0.2)
+        assert smtp_server.messages == [] and edition_status(nl) is EditionStatus.DRAFT
+        set_scheduled(nl, in_seconds(3))
+        assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 20), log.read_text()
+        time.sleep(1.5)
+    finally:
+        stop(process)
+    assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
