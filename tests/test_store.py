@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
@@ -15,12 +17,15 @@ from newsletter.content.models import Edition
 from newsletter.context import Newsletter
 from newsletter.db import Base
 from newsletter.db.all_models import content_models  # noqa: F401  (every table on Base)
-from newsletter.db.migrate import current_revision, head_revision, upgrade
+from newsletter.db.migrate import alembic_config, current_revision, head_revision
 from newsletter.db.models import ResearchType, Topic
 from newsletter.errors import StoreError
+from newsletter.sending.engine import Sender
 from newsletter.taxonomy import slugify
+from newsletter.transports import make_transport
 from subscribers.store import add_subscriber, find
 
+from .builders import MONTH, load_month
 from .conftest import make_config
 
 
@@ -101,18 +106,32 @@ def test_migrations_build_the_schema_the_models_describe(store: Newsletter) -> N
     assert differences == []
 
 
-def test_upgrade_from_the_first_revision_keeps_rows_and_widens_the_edition_status(store: Newsletter) -> None:
-    upgrade(store.engine, "0001")
-    with store.engine.begin() as connection:
-        connection.execute(text("INSERT INTO editions (uid, month, subject, preheader, status, created_at, "
-                                "updated_at) VALUES ('u1', '2026-01', 'S', 'P', 'scheduled', "
-                                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        with pytest.raises(IntegrityError), connection.begin_nested():
-            connection.execute(text("UPDATE editions SET status = 'missed'"))
+ROWS_POINTING_AT_EDITIONS = ("edition_items", "deliveries", "send_runs", "subscriber_topics")
+
+
+def _counts(store: Newsletter) -> dict[str, int]:
+    with store.engine.connect() as connection:
+        return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ROWS_POINTING_AT_EDITIONS}
+
+
+def test_migrating_down_and_up_keeps_every_row(store: Newsletter, tmp_path: Path) -> None:
+    """On SQLite 0002 rebuilds `editions`: the rows pointing at it (items, deliveries) must survive
+    both ways, and the status vocabulary narrows and widens with it."""
     store.init()
+    load_month(store)
+    outbox = store.config.with_overrides(transport="outbox", outbox_dir=str(tmp_path / "outbox"))
+    assert Sender(store, make_transport(outbox)).send(MONTH).sent == 3
+    before = _counts(store)
+    assert min(before.values()) > 0
+    command.downgrade(alembic_config(store.engine), "0001")
+    assert _counts(store) == before
+    with store.engine.begin() as connection, pytest.raises(IntegrityError), connection.begin_nested():
+        connection.execute(text("UPDATE editions SET status = 'missed'"))
+    store.init()
+    assert _counts(store) == before
     with store.engine.begin() as connection:
         connection.execute(text("UPDATE editions SET status = 'missed'"))
-        assert connection.execute(text("SELECT month, subject, status FROM editions")).all() == \
-            [("2026-01", "S", "missed")]
+        assert connection.execute(text("SELECT month, status FROM editions")).all() == [(MONTH, "missed")]
         with pytest.raises(IntegrityError), connection.begin_nested():
             connection.execute(text("UPDATE editions SET status = 'lost'"))
