@@ -1,9 +1,11 @@
 """Delivery under faults, over real SMTP on loopback: every temporary failure ends delivered exactly
-once (counted at the server), every permanent one rejected. Sleeps are injected, so retries that
-would wait minutes take no time; only the stalls past the 0.5 s client timeout are real."""
+once (counted at the server), every permanent one rejected, every lost reply to the final dot
+uncertain and never sent again on its own. Sleeps are injected, so retries that would wait
+minutes take no time; only the stalls past the 0.5 s client timeout are real."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -72,12 +74,13 @@ def audience(*addresses: str, ok: int = 0) -> tuple[tuple[str, str, None], ...]:
 
 
 def run_send(nl: Newsletter, server: SMTPCatcher, clock: FakeClock, *, connections: int = 4,
-             batch_size: int = 8, **options: object) -> SendReport:
+             batch_size: int = 8, resend_uncertain: bool = False,
+             **options: object) -> SendReport:
     transport = SMTPTransport(SMTPSettings(server.host, server.port, timeout=TIMEOUT),
                               batch_size=batch_size, connections=connections)
     try:
         return Sender(nl, transport, clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
-                      **options).send(MONTH)
+                      **options).send(MONTH, resend_uncertain=resend_uncertain)
     finally:
         transport.close()
 
@@ -88,10 +91,15 @@ TEMPORARY = {
     "later@example.org": ["data:451"],
     "full@example.org": ["data:552", "data:552"],
     "drop-rcpt@example.org": ["drop-rcpt", "drop-rcpt"],
-    "drop-data@example.org": ["drop-data", "drop-data"],
     "stall-rcpt@example.org": ["stall-rcpt"],
-    "stall-data@example.org": ["stall-data"],
 }
+NO_FINAL_REPLY = {
+    "drop-data@example.org": "drop-data",
+    "stall-data@example.org": "stall-data",
+    "accept-drop@example.org": "accept-drop-data",
+    "accept-hang@example.org": "accept-hang-data",
+}
+ACCEPTED_UNANSWERED = {"accept-drop@example.org", "accept-hang@example.org"}
 
 
 @pytest.mark.parametrize("connections", [1, 4])
@@ -105,14 +113,46 @@ def test_every_temporary_failure_ends_delivered_exactly_once(
 
     assert set(handler.received.values()) == {1}
     assert len(handler.received) == len(TEMPORARY) + 24
-    assert (report.sent, report.failed, report.rejected, report.uncertain) == (32, 0, 0, 0)
-    assert report.retried == sum(len(f) for f in TEMPORARY.values()) == 14
+    assert (report.sent, report.failed, report.rejected, report.uncertain) == (30, 0, 0, 0)
+    assert report.retried == sum(len(f) for f in TEMPORARY.values()) == 11
     assert report.complete and report.stopped is None
     assert clock.slept and all(0 <= s <= RetryPolicy().cap for s in clock.slept)
     counts = edition_status(nl, MONTH)["counts"]
-    assert counts["sent"] == 32 and counts["failed"] == counts["uncertain"] == 0
+    assert counts["sent"] == 30 and counts["failed"] == counts["uncertain"] == 0
     assert handler.attempts["greylisted@example.org"] == 4
-    assert len(handler.connections) <= connections + 8  # each 421, drop and stall reconnects
+    assert len(handler.connections) <= connections + 5  # each 421, drop and stall reconnects
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_no_reply_to_the_final_dot_is_uncertain_and_sent_again_only_on_request(
+        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler, connections: int) -> None:
+    handler.faults = {address: [fault] for address, fault in NO_FINAL_REPLY.items()}
+    load_month(nl, audience=audience(*NO_FINAL_REPLY, ok=12))
+    ok = {f"ok{i}@example.org" for i in range(12)}
+    clock = FakeClock()
+
+    first = run_send(nl, server, clock, connections=connections)
+
+    assert (first.sent, first.uncertain, first.failed, first.retried, first.rejected) == \
+        (12, 4, 0, 0, 0)
+    assert clock.slept == []
+    assert handler.received == Counter(ok | ACCEPTED_UNANSWERED)
+    status = edition_status(nl, MONTH)
+    assert (status["counts"]["sent"], status["counts"]["uncertain"]) == (12, 4)
+    assert {row["email"] for row in status["attention"]} == set(NO_FINAL_REPLY)
+    for row in status["attention"]:
+        assert (row["status"], row["attempts"]) == ("uncertain", 1)
+        assert row["last_error"].startswith("smtp: no reply after the whole message was sent")
+
+    again = run_send(nl, server, clock, connections=connections)
+    assert (again.sent, again.uncertain) == (0, 0)
+    assert handler.received == Counter(ok | ACCEPTED_UNANSWERED)
+    assert all(handler.attempts[address] == 1 for address in NO_FINAL_REPLY)
+
+    resent = run_send(nl, server, clock, connections=connections, resend_uncertain=True)
+    assert (resent.sent, resent.uncertain, resent.complete) == (4, 0, True)
+    assert handler.received == Counter(ok | set(NO_FINAL_REPLY)) + Counter(ACCEPTED_UNANSWERED)
+    assert edition_status(nl, MONTH)["counts"]["sent"] == 16
 
 
 def test_permanent_failures_are_rejected_and_gone_mailboxes_suppressed(
@@ -278,6 +318,20 @@ def test_pool_keeps_batch_order_and_reuses_its_connections(server: SMTPCatcher,
     assert [r.delivery_id for r in first + second] == list(range(40))
     assert [r.delivery_id for r in first + second if r.outcome != "sent"] == [5, 17]
     assert len(handler.connections) == 4  # a 5xx or 4xx answer does not cost the connection
+
+
+def test_after_a_lost_final_reply_the_slice_goes_on_over_a_fresh_connection(
+        server: SMTPCatcher, handler: FaultyHandler) -> None:
+    handler.faults = {"r1@example.org": ["accept-hang-data"], "r3@example.org": ["drop-rcpt"]}
+    transport = SMTPTransport(SMTPSettings(server.host, server.port, timeout=TIMEOUT),
+                              connections=1)
+    try:
+        results = transport.send(_messages(5))
+    finally:
+        transport.close()
+    assert [r.outcome for r in results] == ["sent", "uncertain", "sent", "temporary", "sent"]
+    assert "timed out" in results[1].detail
+    assert handler.received == Counter({f"r{i}@example.org": 1 for i in (0, 1, 2, 4)})
 
 
 def test_pool_overlaps_a_slow_servers_latency(server: SMTPCatcher, handler: FaultyHandler) -> None:

@@ -3,7 +3,8 @@
 Each fake below is a real HTTP server (ThreadingHTTPServer on 127.0.0.1) that checks what the real
 API checks (credentials, batch limits, required fields), answers in its documented format, merges
 per-recipient values the way the provider does, and keeps what each recipient would receive in
-`delivered`. `script` makes it answer the next requests differently (429, 500, 401…).
+`delivered`. `script` makes it answer the next requests differently (429, 500, 401…), or accept
+a request and lose the answer (HANG, DROP).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from .builders import AUDIENCE, MONTH, SUMMARIES, load_month
 from .conftest import TEST_SECRET
 
 Reply = tuple[int, dict[str, str], bytes]
+HANG, DROP = "hang", "drop"
+"""Script entries: accept the request, then never answer / close the connection unanswered."""
 TOM = ("Tom <Cat> & Jerry", "tom&jerry@example.org", None)
 EXPECTED = {
     "ada@example.org": [s.headline for s in SUMMARIES],
@@ -100,8 +103,7 @@ class FakeProvider:
     key: str = field(default_factory=lambda: "key-" + secrets.token_hex(8))
     requests: list[Received] = field(default_factory=list)
     delivered: list[Delivered] = field(default_factory=list)
-    script: deque[Reply | None] = field(default_factory=deque)
-    delay: float = 0.0
+    script: deque[Reply | str | None] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -123,12 +125,14 @@ class FakeProvider:
         self.server.server_close()
         self.thread.join()
 
-    def dispatch(self, received: Received) -> Reply:
+    def dispatch(self, received: Received) -> Reply | str:
+        """The reply, or HANG or DROP once the request is accepted (its answer is lost)."""
         with self.lock:
             self.requests.append(received)
             scripted = self.script.popleft() if self.script else None
-        if self.delay:
-            time.sleep(self.delay)
+        if isinstance(scripted, str):
+            self.answer(received)  # accepted and delivered: only the answer is lost
+            return scripted
         return scripted or self.answer(received)
 
     def answer(self, received: Received) -> Reply:
@@ -142,8 +146,14 @@ def _handler_for(provider: FakeProvider) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, out_headers, data = provider.dispatch(
-                Received(self.path, headers, body, self.client_address))
+            answer = provider.dispatch(Received(self.path, headers, body, self.client_address))
+            if isinstance(answer, str):
+                self.close_connection = True
+                if answer == HANG:
+                    self.connection.settimeout(10)
+                    self.rfile.read(1)  # returns once the client gives up and closes
+                return
+            status, out_headers, data = answer
             try:
                 self.send_response(status)
                 for name, value in out_headers.items():
@@ -333,11 +343,13 @@ def using(nl: Newsletter, transport: str, server: FakeProvider, **overrides: Any
     return Newsletter(config, nl.engine, nl.sessions)
 
 
-def send(nl: Newsletter, transport: Transport | None = None, *, tries: int = 5) -> SendReport:
+def send(nl: Newsletter, transport: Transport | None = None, *, tries: int = 5,
+         resend_uncertain: bool = False) -> SendReport:
     """One run; `tries` per row within it (the engine retries temporary failures itself)."""
     transport = transport or make_transport(nl.config)
     try:
-        return Sender(nl, transport, retry=RetryPolicy(max_attempts=tries)).send(MONTH)
+        return Sender(nl, transport, retry=RetryPolicy(max_attempts=tries)).send(
+            MONTH, resend_uncertain=resend_uncertain)
     finally:
         transport.close()
 
@@ -467,14 +479,25 @@ def test_5xx_three_times_leaves_the_messages_due_again(
         assert "maintenance, back soon" in row["last_error"]
 
 
-def test_no_answer_is_temporary(newsletter: Newsletter, provider: tuple[str, FakeProvider]) -> None:
+@pytest.mark.parametrize(("lost", "error"), [(HANG, "timed out"), (DROP, "connection lost")])
+def test_an_answer_lost_after_the_request_went_out_is_uncertain_and_not_posted_again(
+        newsletter: Newsletter, provider: tuple[str, FakeProvider], lost: str, error: str) -> None:
     name, server = provider
     nl = using(newsletter, name, server, http_timeout=0.3)
-    load_month(nl, audience=AUDIENCE[:1])
-    server.delay = 1.0
-    report = send(nl, tries=1)
-    assert (report.sent, report.failed) == (0, 1)
-    assert "timed out" in ledger(nl)["ada@example.org"]["last_error"]
+    load_audience(nl, 2)
+    server.script.append(lost)
+
+    report = send(nl)
+
+    assert (report.sent, report.failed, report.retried, report.uncertain) == (0, 0, 0, 2)
+    assert len(server.requests) == 1 and len(server.delivered) == 2
+    for row in ledger(nl).values():
+        assert (row["status"], row["attempts"]) == ("uncertain", 1)
+        assert row["last_error"].startswith(f"{name}: {error}")
+    assert send(nl).sent == 0
+    assert len(server.requests) == 1
+    assert send(nl, resend_uncertain=True).sent == 2
+    assert len(server.requests) == 2 and len(server.delivered) == 4
 
 
 def test_a_redirect_is_a_config_error_not_followed(newsletter: Newsletter,

@@ -24,7 +24,7 @@ from .progress import progress_reporter
 @click.argument("month")
 @click.option("--dry-run", is_flag=True, help="Show who would get which variant; send nothing.")
 @click.option("--resend-uncertain", is_flag=True,
-              help="Also send to recipients whose earlier delivery is uncertain (after a crash).")
+              help="Also send to recipients whose earlier delivery is uncertain (a crash, or an answer lost after the message went out): some may get a second copy.")
 @click.pass_context
 @library_errors
 def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) -> None:
@@ -65,7 +65,7 @@ def _print_report(month: str, report: SendReport) -> None:
         click.echo(f"{report.retried} temporary failures were retried.")
     if report.recovered_uncertain or report.uncertain:
         click.echo(f"Warning: {report.recovered_uncertain + report.uncertain} deliveries are "
-                   "uncertain (an interrupted send); see `newsletter status`, resend with "
+                   "uncertain (a crash or a lost answer); see `newsletter status`, resend with "
                    "--resend-uncertain.", err=True)
     for reason, count in report.reasons.most_common():
         click.echo(f"  {count} × {reason}")

@@ -5,6 +5,8 @@ committed `in_flight` before its message leaves and its result is committed as s
 comes back. Between batches it heartbeats, and stops cleanly when asked to (the `stop` event, set
 by a signal handler) or when the edition is paused or cancelled. Temporary failures come back
 within the run after a backoff; when nothing else is due, the loop sleeps until the earliest.
+Uncertain results (the message may have been accepted) are recorded as such and never come back
+on their own.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from ..db import utcnow
 from ..domain import EditionContent
 from ..errors import ConfigError, ContentError
 from ..render import Renderer
-from ..transports.base import OutgoingMessage, SendResult, Transport
+from ..transports.base import Outcome, OutgoingMessage, SendResult, Transport
 from . import ledger
 from .compose import Composer, make_renderer
-from .outcomes import SendReport, retry_times, unanswered
+from .outcomes import SendReport, retry_times, unanswered, uncertain_by_reason
 from .plan import PlanCounts, variant_for, variant_key
 from .retry import Jitter, RetryPolicy
 from .throttle import TokenBucket
@@ -190,12 +192,16 @@ class Sender:
                 report: SendReport) -> None:
         now = self.clock()
         retry_at = retry_times(claimed, results, now, self.retry)
+        uncertain = uncertain_by_reason(results)
         unknown = unanswered(claimed, results)
+        if unknown:
+            uncertain.setdefault(f"{self.transport.name}: handed over without a result",
+                                 []).extend(unknown)
         with self.nl.session() as session:
-            ledger.record_results(session, results, now, retry_at)
-            if unknown:
-                ledger.mark_uncertain(session, unknown, now,
-                                      f"{self.transport.name}: handed over without a result")
+            ledger.record_results(session, [r for r in results
+                                            if r.outcome is not Outcome.UNCERTAIN], now, retry_at)
+            for reason, delivery_ids in uncertain.items():
+                ledger.mark_uncertain(session, delivery_ids, now, reason[:1000])
             gone = {r.delivery_id: r.detail for r in results if r.mailbox_gone}
             for c in claimed:
                 if c.delivery_id in gone:

@@ -1,7 +1,8 @@
 """The ledger's state machine, as SQL. The send loop talks to the store only through this module.
 
-pending ──claim──► in_flight ──result──► sent | failed (due again later) | rejected
-in_flight left behind by a dead run ──recover──► uncertain (reported; resent only on request)
+pending ──claim──► in_flight ──result──► sent | failed (due again later) | rejected | uncertain
+in_flight left behind by a dead run ──recover──► uncertain
+uncertain: the message may have been accepted; reported, resent only on request
 """
 
 from __future__ import annotations

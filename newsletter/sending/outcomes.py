@@ -25,7 +25,8 @@ class SendReport:
     retried: int = 0
     """Temporary failures that were retried (or left for a later run)."""
     uncertain: int = 0
-    """Handed over in this run but the transport could not say what became of them."""
+    """Handed over in this run but the transport could not say what became of them: never
+    retried automatically (`--resend-uncertain`)."""
     recovered_uncertain: int = 0
     variants_rendered: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
@@ -43,7 +44,7 @@ class SendReport:
 
     @property
     def rate(self) -> float:
-        handed = self.sent + self.failed + self.rejected
+        handed = self.sent + self.failed + self.rejected + self.uncertain
         return handed / self.elapsed if self.elapsed else 0.0
 
     def add(self, results: Sequence[SendResult]) -> None:
@@ -56,9 +57,12 @@ class SendReport:
             if result.outcome is Outcome.TEMPORARY:
                 self.retried += 1
                 self.failing.add(result.delivery_id)
+                continue
+            self.failing.discard(result.delivery_id)
+            if result.outcome is Outcome.UNCERTAIN:
+                self.uncertain += 1
             else:
                 self.rejected += 1
-                self.failing.discard(result.delivery_id)
 
 
 def retry_times(claimed: Sequence[Claimed], results: Sequence[SendResult], now: datetime,
@@ -77,6 +81,15 @@ def retry_times(claimed: Sequence[Claimed], results: Sequence[SendResult], now: 
             wait = policy.delay(tried, result.retry_after)
         due[result.delivery_id] = now + timedelta(seconds=wait)
     return due
+
+
+def uncertain_by_reason(results: Sequence[SendResult]) -> dict[str, list[int]]:
+    """The UNCERTAIN results' rows, grouped by reason: one ledger update per reason."""
+    groups: dict[str, list[int]] = {}
+    for result in results:
+        if result.outcome is Outcome.UNCERTAIN:
+            groups.setdefault(result.detail, []).append(result.delivery_id)
+    return groups
 
 
 def unanswered(claimed: Sequence[Claimed], results: Sequence[SendResult]) -> list[int]:

@@ -1,8 +1,16 @@
 """The one small interface every way of sending mail implements.
 
 A transport takes a batch of finished messages and answers, for each one, with a result from a
-closed vocabulary. It raises only `ConfigError` (credentials, settings: nothing was sent), and
-only before it has handed over any message of the batch.
+closed vocabulary (`Outcome`):
+
+    SENT       accepted by the server or provider
+    TEMPORARY  not accepted, worth trying again (SMTP 4xx, HTTP 429/5xx, nothing handed over)
+    PERMANENT  refused for good (SMTP 5xx, an inactive recipient); never tried again
+    UNCERTAIN  the message may have been accepted (it went out whole, the answer was lost);
+               never retried automatically, only by `newsletter send --resend-uncertain`
+
+It raises only `ConfigError` (credentials, settings: nothing was sent), and only before it has
+handed over any message of the batch.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     TEMPORARY = "temporary"
     PERMANENT = "permanent"
+    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)

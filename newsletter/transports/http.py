@@ -15,7 +15,9 @@ outcomes the same way for every provider:
     404           → ConfigError (wrong endpoint, region or domain)
     429, 5xx      → retried up to MAX_TRIES, honouring Retry-After; then TEMPORARY for the chunk
     other 4xx     → PERMANENT for the chunk, with the provider's message (`request_rejected`)
-    no answer     → TEMPORARY (connection refused or dropped, timeout)
+    no connection → TEMPORARY (refused, connect timeout: nothing was handed over)
+    no answer     → UNCERTAIN (read timeout, connection dropped once the request was on its way:
+                    the provider may have accepted it; never posted again)
 
 A ConfigError raised once a chunk of the batch has been handed over turns the rest of the batch
 TEMPORARY instead, as the Transport interface requires. A 2xx whose answer cannot be read leaves
@@ -36,6 +38,7 @@ from typing import Any, ClassVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..errors import ConfigError
 from ..sending.personalise import single_line
@@ -142,11 +145,25 @@ def split_address(value: str) -> tuple[str, str]:
     return parseaddr(value)
 
 
+def may_have_arrived(err: requests.RequestException) -> bool:
+    """True when the provider may have received the whole request: the answer timed out, or the
+    connection broke once open. urllib3 reports a connection that never opened as MaxRetryError
+    and one that broke later as ProtocolError, without saying whether the body had all gone out;
+    a break while sending counts too: at worst a needless `--resend-uncertain`, never two copies."""
+    if isinstance(err, requests.ConnectTimeout):
+        return False
+    if isinstance(err, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
+        return True
+    cause = err.args[0] if err.args else None
+    return isinstance(err, requests.ConnectionError) and isinstance(
+        cause, (ProtocolError, ReadTimeoutError))
+
+
 def _describe(err: requests.RequestException) -> str:
     if isinstance(err, requests.Timeout):
         kind = "timed out"
     elif isinstance(err, requests.ConnectionError):
-        kind = "connection failed"
+        kind = "connection lost" if may_have_arrived(err) else "connection failed"
     else:
         kind = "request failed"
     return f"{kind} ({type(err).__name__}: {excerpt(str(err), 160)})"
@@ -246,7 +263,8 @@ class HTTPTransport:
                 response = self.session.post(url, json=request.json, data=request.form,
                                              timeout=self.settings.timeouts, allow_redirects=False)
             except requests.RequestException as err:
-                return self.all_of(chunk, Outcome.TEMPORARY, f"{self.name}: {_describe(err)}")
+                outcome = Outcome.UNCERTAIN if may_have_arrived(err) else Outcome.TEMPORARY
+                return self.all_of(chunk, outcome, f"{self.name}: {_describe(err)}")
             status = response.status_code
             if 200 <= status < 300:
                 return response

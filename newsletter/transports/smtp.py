@@ -4,7 +4,10 @@ A batch is cut into one contiguous slice per connection; each slice goes out on 
 thread and connection, and the results are joined back in batch order. The socket timeout
 (`SMTPSettings.timeout`) bounds every single SMTP command, so a stalled server costs one timeout
 per message, never a hung send. smtplib's exceptions are translated here into results (per
-message) or ConfigError (setup).
+message) or ConfigError (setup). A connection lost before the final dot of DATA is TEMPORARY
+(the server cannot have the message); lost while waiting for the reply to that dot, UNCERTAIN
+(it may have queued it). Either way the connection is dropped and the next message of the slice
+goes out on a fresh one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 from .base import Outcome, OutgoingMessage, SendResult
 from .dkim_signing import DKIMSigner, make_signer
-from .smtp_client import QuickSMTP, QuickSMTP_SSL
+from .smtp_client import FinalReplyLost, QuickSMTP, QuickSMTP_SSL
 
 MAILBOX_GONE_CODES = frozenset({550, 551, 553})
 
@@ -117,6 +120,10 @@ class Lane:
             return self._failed(message, err.smtp_code, err.smtp_error)
         except smtplib.SMTPNotSupportedError as err:
             return SendResult(message.delivery_id, Outcome.PERMANENT, detail=f"smtp: {err}")
+        except FinalReplyLost as err:
+            self.drop()
+            return SendResult(message.delivery_id, Outcome.UNCERTAIN,
+                              detail=f"smtp: no reply after the whole message was sent: {err}")
         except (smtplib.SMTPException, OSError) as err:
             self.drop()
             return SendResult(message.delivery_id, Outcome.TEMPORARY,

@@ -1,8 +1,13 @@
-"""smtplib's client with a cheaper DATA: dot-stuffing by `bytes.replace` instead of a regex.
+"""smtplib's client with a cheaper DATA, and one that tells a lost final reply apart.
 
 smtplib runs `re.sub(rb'(?m)^\\.', b'..', message)` on every message, about 150-200 µs for 30 KB
-while holding the GIL: the largest Python cost of a send (bench/throughput_smtp.py). The bytes on
-the wire are identical (RFC 5321 §4.5.2); our messages always use CRLF line ends.
+while holding the GIL: the largest Python cost of a send (bench/throughput_smtp.py). Here
+dot-stuffing is a `bytes.replace`; the bytes on the wire are identical (RFC 5321 §4.5.2); our
+messages always use CRLF line ends.
+
+smtplib raises the same `SMTPServerDisconnected` whether the connection failed before the
+message went out or while waiting for the reply to its final dot. Only the second may mean the
+server accepted it (RFC 1047), so `data` raises `FinalReplyLost` for it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 CRLF = b"\r\n"
+
+
+class FinalReplyLost(smtplib.SMTPServerDisconnected):
+    """The whole message and its final dot went out, but no reply came: it may be accepted."""
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -35,7 +44,10 @@ class QuickSMTP(smtplib.SMTP):
         if not payload.endswith(CRLF):
             payload += CRLF
         self.send(payload + b"." + CRLF)
-        return self.getreply()
+        try:
+            return self.getreply()
+        except smtplib.SMTPServerDisconnected as err:
+            raise FinalReplyLost(str(err)) from err
 
 
 class QuickSMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801  (mirrors smtplib's name)
