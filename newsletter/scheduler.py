@@ -7,7 +7,8 @@ match what the CLI or web app scheduled and what the monthly rule owes, acts at 
 within the grace period, and reports what is later than that as missed. A stored job holds only a
 month and this store's password-free URL, which finds the live `Scheduler` of this process; it
 only calls the library (`send_scheduled`, `recurring.job.run_recurring`). Both claim their work in
-the database first, so two scheduler processes never both start a send. SIGTERM/SIGINT set `STOP`:
+the database first, so two scheduler processes never both start a send. SIGTERM/SIGINT set the
+scheduler's `stopping` event:
 a running send ends at its batch boundary and the next start continues it.
 """
 
@@ -38,11 +39,9 @@ from .scheduling import Decision, claim, decide, grace_of
 from .sending.engine import Sender, SendReport
 from .transports import make_transport
 
-__all__ = ["STOP", "Scheduler", "run_scheduled_send", "send_scheduled"]
+__all__ = ["Scheduler", "run_scheduled_send", "send_scheduled"]
 
 log = logging.getLogger(__name__)
-STOP = threading.Event()
-"""Set by SIGTERM/SIGINT: running sends stop after their current batch."""
 JOB_PREFIX = "send:"
 RECURRING_PREFIX = "recurring:"
 POLL_SECONDS = 10.0
@@ -79,9 +78,11 @@ def run_recurring_job(key: str, kind: str, month: str) -> None:
 
 
 def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
-                   notifier: Notifier | None = None, resume: bool = False) -> SendReport | None:
+                   notifier: Notifier | None = None, resume: bool = False,
+                   stop: threading.Event | None = None) -> SendReport | None:
     """Claim the month's edition and send it, or report it missed; None when not sent here.
-    `resume` continues a send that a stop or crash interrupted (no claim: it is `sending`)."""
+    `resume` continues a send that a stop or crash interrupted (no claim: it is `sending`);
+    once `stop` is set the send ends after its current batch."""
     notifier = notifier or Notifier(nl.config)
     scheduled_at = None
     if not resume:
@@ -94,7 +95,7 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
         notifier.started(month, scheduled_at)
     transport = make_transport(nl.config)
     try:
-        report = Sender(nl, transport, stop=STOP).send(month)
+        report = Sender(nl, transport, stop=stop or threading.Event()).send(month)
     except StoreError as err:  # another process's run is live: it is sending, not us
         log.info("%s: not sending here: %s", month, err)
         return None
@@ -129,6 +130,8 @@ class Scheduler:
         self.nl, self.poll_seconds, self.clock = nl, poll_seconds, clock
         self.key = store_key(nl)
         self.monthly = MonthlyRule.of(nl.config)
+        self.stopping = threading.Event()
+        """Set by `stop` (and SIGTERM/SIGINT): running sends end after their current batch."""
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         grace = int(grace_of(nl).total_seconds()) or 1
@@ -139,7 +142,6 @@ class Scheduler:
             timezone="UTC")
 
     def start(self) -> None:
-        STOP.clear()
         _LIVE[self.key] = self
         self.aps.start()
         self.resume_interrupted()
@@ -151,7 +153,7 @@ class Scheduler:
 
     def stop(self) -> None:
         """Ask running sends to stop at their batch boundary and wait for them."""
-        STOP.set()
+        self.stopping.set()
         if self.aps.running:
             self.aps.shutdown(wait=True)
         if _LIVE.get(self.key) is self:
@@ -160,7 +162,7 @@ class Scheduler:
 
     def send(self, month: str, *, resume: bool = False) -> None:
         self._once(f"send:{month}", lambda: send_scheduled(self.nl, month, now=self.clock(),
-                                                            resume=resume))
+                                                            resume=resume, stop=self.stopping))
 
     def recurring(self, kind: RecurringKind, month: str) -> None:
         """Decide one occurrence of the monthly rule; a complete edition is sent right here."""
@@ -171,7 +173,7 @@ class Scheduler:
         def act() -> None:
             outcome = run_recurring(self.nl, monthly, kind, month, self.clock(), Notifier(self.nl.config))
             if outcome is RecurringOutcome.SCHEDULED:
-                send_scheduled(self.nl, month, now=self.clock())
+                send_scheduled(self.nl, month, now=self.clock(), stop=self.stopping)
 
         self._once(f"recurring:{kind.value}:{month}", act)
 
@@ -252,7 +254,7 @@ def run_until_signalled(nl: Newsletter, *, poll_seconds: float = POLL_SECONDS,
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("%s: stopping after the current batch", signal.Signals(signum).name)
-        STOP.set()
+        scheduler.stopping.set()
         if serve is not None:
             raise KeyboardInterrupt  # ends waitress's loop; the finally below shuts down
 
@@ -262,7 +264,7 @@ def run_until_signalled(nl: Newsletter, *, poll_seconds: float = POLL_SECONDS,
         if serve is not None:
             serve()
         else:
-            while not STOP.wait(timedelta(hours=1).total_seconds()):
+            while not scheduler.stopping.wait(timedelta(hours=1).total_seconds()):
                 pass
     finally:
         scheduler.stop()
