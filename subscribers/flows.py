@@ -1,7 +1,7 @@
 """What a subscriber (or an administrator) can do, as library calls: no web framework in here.
 
     signup → confirmation email → confirm → welcome email
-    preferences (name, topics, pause) · unsubscribe (idempotent) · resubscribe from a link
+    preferences (name, topics, pause, resume) · unsubscribe (idempotent) · resubscribe from a link
     erase · suppress / unsuppress · purge unconfirmed · describe (everything held about a person)
 
 Every call that starts from a link takes the signed token itself and verifies it here, so no
@@ -9,8 +9,10 @@ caller can act on a subscriber without one. Signup never tells whether an addres
 caller gets nothing back, and the person gets either a confirmation or a "manage your
 preferences" email (or nothing, if the address is suppressed).
 
-Pausing is stored as "no topics" (not all topics, none chosen): such a subscriber matches no
-edition. Choosing topics again resumes.
+Pausing sets `paused_at` and leaves the topics alone, so resuming brings them back as they were;
+saving preferences while paused keeps the pause. Coming back after leaving (signing up again,
+subscribing again from a link) starts unpaused. Before pauses had their own column, pausing emptied
+the topic choice; such people still match no edition until they choose topics.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -75,9 +77,15 @@ class SubscriberView:
     status: SubscriberStatus
     topics: frozenset[str] | None
     suppressed: bool
+    paused_since: datetime | None
 
     @property
     def paused(self) -> bool:
+        return self.paused_since is not None
+
+    @property
+    def has_no_topics(self) -> bool:
+        """Left by the old pause, which emptied the choice: nothing matches until they choose."""
         return self.topics is not None and not self.topics
 
     @property
@@ -190,6 +198,7 @@ class Flows:
                 subscriber.consent_at, subscriber.consent_source = now, source[:500]
                 subscriber.consent_ip_hash = self.ip_hash(client_ip)
             subscriber.name = name or subscriber.name
+            subscriber.paused_at = None  # asking to subscribe is asking to receive
             subscriber.updated_at = now  # restarts the unconfirmed record's expiry
             store.set_topics(session, subscriber, topics)
             session.flush()
@@ -226,7 +235,8 @@ class Flows:
 
     def update_preferences(self, token: str, name: str,
                            topics: frozenset[str] | None) -> SubscriberView:
-        """New name and topics (None: all); ContentErrors for bad input, InvalidToken for a bad link."""
+        """New name and topics (None: all); a pause stays until resumed, so changing topics
+        during a break does not end it. ContentErrors for bad input, InvalidToken for a bad link."""
         uid = self.signer.verify(Purpose.PREFERENCES, token)
         problems: list[ContentError] = []
         name = self._check_choice(name, topics, problems)
@@ -240,11 +250,21 @@ class Flows:
             return _view(session, subscriber)
 
     def pause(self, token: str) -> SubscriberView:
-        """Receive nothing until topics are chosen again."""
+        """Receive nothing until resumed; the topics are kept. Pausing again keeps the first date."""
+        return self._set_paused(token, paused=True)
+
+    def resume(self, token: str) -> SubscriberView:
+        """Receive again, with the topics exactly as they were when paused (or saved since)."""
+        return self._set_paused(token, paused=False)
+
+    def _set_paused(self, token: str, *, paused: bool) -> SubscriberView:
         uid = self.signer.verify(Purpose.PREFERENCES, token)
         with self.nl.session() as session:
             subscriber = self._by_uid(session, uid)
-            store.set_topics(session, subscriber, frozenset())
+            if not paused:
+                subscriber.paused_at = None
+            elif subscriber.paused_at is None:
+                subscriber.paused_at = utcnow()
             session.flush()
             return _view(session, subscriber)
 
@@ -259,6 +279,7 @@ class Flows:
                 return view
             now = utcnow()
             subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.ACTIVE, None
+            subscriber.paused_at = None
             subscriber.consent_method, subscriber.consent_at = ConsentMethod.WEB_FORM, now
             subscriber.consent_source = (self.config.base_url.rstrip("/")
                                          + "/preferences; resubscribed from an emailed link")
@@ -397,7 +418,8 @@ def _suppressed(session: Session, subscriber: Subscriber) -> bool:
 
 def _view(session: Session, subscriber: Subscriber) -> SubscriberView:
     return SubscriberView(subscriber.uid, subscriber.email, subscriber.name, subscriber.status,
-                          subscriber.topic_slugs, _suppressed(session, subscriber))
+                          subscriber.topic_slugs, _suppressed(session, subscriber),
+                          subscriber.paused_at)
 
 
 def _latest_archive_url(session: Session, base_url: str) -> str:
@@ -417,7 +439,7 @@ def _record(session: Session, s: Subscriber) -> dict[str, Any]:
             "consent": {"method": s.consent_method.value, "at": s.consent_at,
                         "source": s.consent_source, "client_address_hash": s.consent_ip_hash},
             "confirmed_at": s.confirmed_at, "unsubscribed_at": s.unsubscribed_at,
-            "created_at": s.created_at, "updated_at": s.updated_at,
+            "paused_at": s.paused_at, "created_at": s.created_at, "updated_at": s.updated_at,
             "deliveries": [{"edition": month, "status": status.value, "sent_at": sent_at,
                             "attempts": attempts}
                            for month, status, sent_at, attempts in deliveries]}

@@ -4,7 +4,7 @@
     POST /subscribe                 → 303 /subscribe/check-your-inbox, whatever the address
     GET  /confirm/<token>           activates the subscription (link in the confirmation email)
     GET  /preferences/<token>       the preference centre; POST changes name/topics, pauses,
-                                    resubscribes or unsubscribes (CSRF-protected)
+                                    resumes, resubscribes or unsubscribes (CSRF-protected)
     GET  /u/<token>                 a page with one button: never unsubscribes by itself
     POST /u/<token>                 unsubscribes: the page's button (CSRF) or RFC 8058 one-click
                                     (`List-Unsubscribe=One-Click`, no CSRF), answers 200
@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -53,9 +54,11 @@ MAX_EMAIL_FIELD = 320
 MAX_TOPIC_FIELDS = 100
 NOTICES = {
     "saved": "Your preferences are saved.",
-    "paused": "Emails are paused. Choose topics and save to start again.",
+    "paused": "Emails are paused. Your topics are kept: choose “Resume emails” to start again.",
+    "resumed": "Emails are on again, with your topics as they were.",
     "resubscribed": "Welcome back: you are subscribed again.",
 }
+SAVED_WHILE_PAUSED = "Your preferences are saved. Emails stay paused until you resume them."
 
 
 @dataclass
@@ -167,7 +170,8 @@ def preferences(token: str) -> Any:
         return _bad_link(InvalidToken("this link is no longer valid"))
     form = {"name": view.name, "topics_mode": "all" if view.topics is None else "chosen",
             "topic": sorted(view.topics or ())}
-    return _preferences_page(token, view, form, {}, notice=NOTICES.get(request.args.get("done", "")))
+    return _preferences_page(token, view, form, {},
+                             notice=_notice(request.args.get("done", ""), view))
 
 
 @blueprint.post("/preferences/<token>")
@@ -184,6 +188,9 @@ def preferences_post(token: str) -> Any:
         if action == "pause":
             flows.pause(token)
             return _back_to_preferences(token, "paused")
+        if action == "resume":
+            flows.resume(token)
+            return _back_to_preferences(token, "resumed")
         if action == "resubscribe":
             flows.resubscribe(token, request.remote_addr or "")
             return _back_to_preferences(token, "resubscribed")
@@ -291,7 +298,8 @@ def _preferences_page(token: str, view: SubscriberView, form: Any, errors: dict[
     topics = flows.topics()
     return render_template(
         "web/preferences.html", view=view, errors=errors, form=_form_values(form), topics=topics,
-        current=_topic_names(view, topics), notice=notice, max_name=MAX_NAME_LENGTH,
+        current=_topic_names(view, topics), status_text=_status_text(view), notice=notice,
+        max_name=MAX_NAME_LENGTH,
         action_url=url_for(".preferences_post", token=token)), status
 
 
@@ -307,9 +315,30 @@ def _form_values(form: Any) -> dict[str, Any]:
 def _topic_names(view: SubscriberView, topics: list[Named]) -> str:
     if view.topics is None:
         return "all topics, including topics added later"
-    if not view.topics:
-        return "nothing for now (paused)"
+    if view.has_no_topics:
+        return "nothing: no topics are chosen. Choose some below and save."
     return ", ".join(t.name for t in topics if t.slug in view.topics)
+
+
+def _status_text(view: SubscriberView) -> str:
+    if view.suppressed:
+        return "not receiving email (blocked)"
+    if view.status is SubscriberStatus.UNCONFIRMED:
+        return "waiting for you to confirm (see your inbox)"
+    if view.status is not SubscriberStatus.ACTIVE:
+        return view.status.value
+    return f"paused since {_day(view.paused_since)}" if view.paused else "subscribed"
+
+
+def _day(moment: datetime | None) -> str:
+    """`3 March 2027`: unambiguous in every English-speaking country (the date is UTC's)."""
+    return f"{moment.day} {moment:%B %Y}" if moment else ""
+
+
+def _notice(done: str, view: SubscriberView) -> str | None:
+    if done == "saved" and view.paused:
+        return SAVED_WHILE_PAUSED
+    return NOTICES.get(done)
 
 
 def _back_to_preferences(token: str, done: str) -> Any:

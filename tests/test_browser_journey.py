@@ -1,8 +1,9 @@
 """A clinician's whole journey in headless Chromium, against the app on a real WSGI server.
 
-Sign up → confirmation email (real SMTP on loopback) → confirm → change topics → an edition
-arrives with exactly those topics → one-click unsubscribe (a raw RFC 8058 POST) → the next edition
-skips them. Screenshots of every page go to test-artifacts/browser/ (git-ignored).
+Sign up → confirmation email (real SMTP on loopback) → confirm → change topics → pause: the
+edition goes out without them → resume: sent again, it reaches them with exactly those topics →
+one-click unsubscribe (a raw RFC 8058 POST) → the next edition skips them. Screenshots of every
+page go to test-artifacts/browser/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -172,7 +173,23 @@ def test_signup_confirm_choose_topics_receive_and_leave(site: tuple[str, Newslet
         shot("07-preferences-dark")
         page.emulate_media(color_scheme="light")
 
+        page.click("button[value=pause]")
+        page.wait_for_selector("text=Emails are paused. Your topics are kept")
+        assert page.is_visible("dd:has-text('paused since')")
+        assert page.is_checked("#topic-empathy") and not page.is_checked("#topic-training")
+        shot("08-preferences-paused")
         send(nl, MONTH)
+        mail_to(smtp_server, "ada@example.org", "January 2015")
+        assert [m.recipients for m in smtp_server.messages if "January" in
+                str(m.parse()["Subject"])] == [("ada@example.org",)]
+
+        page.click("dd >> text=Resume emails")
+        assert page.evaluate("location.hash") == "#break-title"
+        page.click("button[value=resume]")
+        page.wait_for_selector("text=Emails are on again, with your topics as they were.")
+        assert page.is_checked("#topic-empathy") and not page.is_checked("#topic-training")
+        shot("09-preferences-resumed")
+        send(nl, MONTH)  # the edition goes again to whoever has not had it yet
         edition = mail_to(smtp_server, CLINICIAN, "January 2015")
         assert headlines(edition) == [EMPATHY]
         assert "for: Empathy." in edition.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -181,7 +198,7 @@ def test_signup_confirm_choose_topics_receive_and_leave(site: tuple[str, Newslet
         assert edition["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         page.goto(unsubscribe_url)
         page.wait_for_selector("text=Unsubscribe?")
-        shot("08-unsubscribe-page")
+        shot("10-unsubscribe-page")
         assert _status(nl) is SubscriberStatus.ACTIVE  # the page alone changes nothing
 
         response = requests.post(unsubscribe_url, data="List-Unsubscribe=One-Click", timeout=10,
@@ -189,14 +206,14 @@ def test_signup_confirm_choose_topics_receive_and_leave(site: tuple[str, Newslet
         assert response.status_code == 200
         assert _status(nl) is SubscriberStatus.UNSUBSCRIBED
         page.goto(unsubscribe_url)
-        shot("09-unsubscribed")
+        shot("11-unsubscribed")
 
         page.goto(f"{base}/preferences/not-a-real-token")
-        shot("10-bad-link")
+        shot("12-bad-link")
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{base}/subscribe")
-        shot("11-subscribe-mobile")
-        for name, message in (("12-confirmation-email", confirmation), ("13-welcome-email", welcome)):
+        shot("13-subscribe-mobile")
+        for name, message in (("14-confirmation-email", confirmation), ("15-welcome-email", welcome)):
             page = browser.new_page(viewport={"width": 700, "height": 800})  # not under our CSP
             page.set_content(message.get_body(("html",)).get_content())  # type: ignore[union-attr]
             shot(name)

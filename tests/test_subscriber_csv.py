@@ -187,6 +187,7 @@ def test_import_reads_back_what_export_writes() -> None:
         ("cy@example.org", "'=Cy", frozenset(), "active"),
         ("di@bücher.example", "Di O'Neil, \"Dr\"", frozenset({"attachment"}), "active"),
         ("ev@example.org", "'Ev'", None, "active"),
+        ("fa@example.org", "Fa", frozenset({"empathy"}), "paused"),  # topics kept for resuming
     ]
     rows, errors = parse(export_subscribers_csv(people))
     assert errors == []

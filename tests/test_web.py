@@ -8,29 +8,34 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
+from newsletter.db.migrate import alembic_config, upgrade
 from newsletter.errors import ConfigError, ContentErrors
 from newsletter.web import create_app
 from subscribers.csv_io import SubscriberRow
 from subscribers.flows import Flows
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus, Suppression
-from subscribers.store import add_subscriber, find, import_rows, suppress
+from subscribers.store import add_subscriber, find, import_rows, iter_audience, suppress
 from subscribers.tokens import Purpose, TokenSigner
 
-from .builders import MONTH, load_month
+from .builders import MONTH, SUMMARIES, load_month
 from .conftest import make_config
+from .test_send_smtp import by_recipient, headlines
+from .test_send_smtp import send as send_month
 
 BASE = "https://digest.example.org"
 SECURITY_HEADERS = {"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy",
@@ -402,25 +407,126 @@ def test_preference_centre_shows_and_changes_choices(newsletter: Newsletter,
         assert bob is not None and bob.topic_slugs is None
 
 
-def test_pause_unsubscribe_and_resubscribe_from_the_preference_centre(
-        newsletter: Newsletter, client: FlaskClient) -> None:
-    uid = add(newsletter, "bob@example.org", frozenset({"empathy"}))
-    path = f"/preferences/{sign(Purpose.PREFERENCES, uid, newsletter)}"
-    client.post(path, data={"csrf_token": csrf(client, path), "action": "pause"})
-    page = client.get(path).get_data(as_text=True)
-    assert "nothing for now (paused)" in page
-    with newsletter.session() as session:
-        bob = find(session, "bob@example.org")
-        assert bob is not None and bob.topic_slugs == frozenset()
+def press(client: FlaskClient, path: str, action: str, **fields: Any):  # type: ignore[no-untyped-def]
+    """A preference-centre button, with the page's CSRF token."""
+    return client.post(path, data={"csrf_token": csrf(client, path), "action": action, **fields})
 
-    gone = client.post(path, data={"csrf_token": csrf(client, path), "action": "unsubscribe"})
+
+def pause_state(nl: Newsletter, email: str) -> tuple[datetime | None, frozenset[str] | None]:
+    """(paused_at, topics) as stored."""
+    with nl.session() as session:
+        subscriber = find(session, email)
+        assert subscriber is not None
+        return subscriber.paused_at, subscriber.topic_slugs
+
+
+def preferences_path(nl: Newsletter, uid: str) -> str:
+    return f"/preferences/{sign(Purpose.PREFERENCES, uid, nl)}"
+
+
+@pytest.mark.parametrize("topics", [None, frozenset({"empathy", "training"})],
+                         ids=["all-topics", "chosen-topics"])
+def test_pause_keeps_the_topics_and_resume_brings_them_back(
+        newsletter: Newsletter, client: FlaskClient, topics: frozenset[str] | None) -> None:
+    path = preferences_path(newsletter, add(newsletter, "bob@example.org", topics))
+    assert 'value="resume"' not in client.get(path).get_data(as_text=True)
+
+    paused = press(client, path, "pause")
+    assert (paused.status_code, paused.headers["Location"]) == (303, path + "?done=paused")
+    paused_at, kept = pause_state(newsletter, "bob@example.org")
+    assert paused_at is not None and kept == topics
+    page = client.get(paused.headers["Location"]).get_data(as_text=True)
+    assert "Emails are paused. Your topics are kept" in page
+    assert f"paused since {paused_at.day} {paused_at:%B %Y}" in page
+    assert 'value="resume"' in page and 'value="pause"' not in page
+    assert '· <a href="#break-title">Resume emails</a>' in page
+
+    press(client, path, "pause")
+    assert pause_state(newsletter, "bob@example.org") == (paused_at, topics)
+
+    resumed = press(client, path, "resume")
+    assert resumed.headers["Location"] == path + "?done=resumed"
+    assert pause_state(newsletter, "bob@example.org") == (None, topics)
+    page = client.get(resumed.headers["Location"]).get_data(as_text=True)
+    assert "Emails are on again, with your topics as they were." in page
+    assert "<dd>subscribed</dd>" in page and 'value="pause"' in page
+
+
+def test_saving_preferences_while_paused_keeps_the_pause_and_says_so(
+        newsletter: Newsletter, client: FlaskClient) -> None:
+    path = preferences_path(newsletter, add(newsletter, "bob@example.org", frozenset({"empathy"})))
+    press(client, path, "pause")
+    assert "Saving keeps emails paused" in client.get(path).get_data(as_text=True)
+
+    saved = press(client, path, "save", name="Bob", topics_mode="chosen", topic=["attachment"])
+    assert saved.headers["Location"] == path + "?done=saved"
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "Emails stay paused until you resume them." in page
+    paused_at, topics = pause_state(newsletter, "bob@example.org")
+    assert paused_at is not None and topics == {"attachment"}
+
+    press(client, path, "resume")
+    assert pause_state(newsletter, "bob@example.org") == (None, {"attachment"})
+    saved_page = client.get(press(client, path, "save", name="Bob", topics_mode="all")
+                            .headers["Location"]).get_data(as_text=True)
+    assert "Your preferences are saved." in saved_page and "stay paused" not in saved_page
+
+
+def test_someone_paused_the_old_way_is_asked_to_choose_topics(newsletter: Newsletter,
+                                                              client: FlaskClient) -> None:
+    path = preferences_path(newsletter, add(newsletter, "old@example.org", frozenset()))
+    page = client.get(path).get_data(as_text=True)
+    assert "<dd>subscribed</dd>" in page and "paused since" not in page
+    assert "nothing: no topics are chosen. Choose some below and save." in page
+    assert re.search(r'id="topics-chosen" name="topics_mode" value="chosen" checked', page)
+    refused = press(client, path, "save", name="", topics_mode="chosen")
+    assert refused.status_code == 400 and "Choose at least one topic" in refused.get_data(as_text=True)
+    press(client, path, "save", name="", topics_mode="chosen", topic=["empathy"])
+    assert pause_state(newsletter, "old@example.org") == (None, {"empathy"})
+
+
+def test_a_paused_subscriber_is_left_out_of_a_real_send_and_resumes_with_their_topics(
+        newsletter: Newsletter, client: FlaskClient, smtp_server: SMTPCatcher) -> None:
+    load_month(newsletter)
+    with newsletter.session() as session:
+        cy = find(session, "cy@example.org")
+        assert cy is not None
+        path, cy_id = preferences_path(newsletter, cy.uid), cy.id
+    press(client, path, "pause")
+    with newsletter.session() as session:
+        audience = [r.id for chunk in iter_audience(session, chunk_size=2) for r in chunk]
+    assert len(audience) == 3 and cy_id not in audience
+
+    report = send_month(newsletter)
+    assert sorted(by_recipient(smtp_server)) == ["ada@example.org", "bob@example.org"]
+    assert (report.sent, report.planned.no_match) == (2, 1)
+
+    press(client, path, "resume")
+    before = len(smtp_server.messages)
+    assert send_month(newsletter).sent == 1
+    [resumed] = [item.parse() for item in smtp_server.messages[before:]]
+    assert resumed["To"].addresses[0].addr_spec == "cy@example.org"
+    assert headlines(resumed) == [SUMMARIES[0].headline, SUMMARIES[2].headline]
+
+
+def test_coming_back_after_leaving_ends_an_old_pause(newsletter: Newsletter, client: FlaskClient,
+                                                     smtp_server: SMTPCatcher) -> None:
+    path = preferences_path(newsletter, add(newsletter, "bob@example.org", frozenset({"empathy"})))
+    press(client, path, "pause")
+    gone = press(client, path, "unsubscribe")
     assert gone.status_code == 200 and "You are unsubscribed" in gone.get_data(as_text=True)
     assert status_of(newsletter, "bob@example.org") is SubscriberStatus.UNSUBSCRIBED
     assert "Subscribe again" in client.get(path).get_data(as_text=True)
-
-    back = client.post(path, data={"csrf_token": csrf(client, path), "action": "resubscribe"})
-    assert back.status_code == 303
+    assert press(client, path, "resubscribe").status_code == 303
     assert status_of(newsletter, "bob@example.org") is SubscriberStatus.ACTIVE
+    assert pause_state(newsletter, "bob@example.org") == (None, {"empathy"})
+
+    press(client, path, "pause")
+    press(client, path, "unsubscribe")
+    subscribe(client, "bob@example.org", topics_mode="chosen", topic=["training"])
+    client.get(link(mails(smtp_server)[-1], "confirm"))
+    assert status_of(newsletter, "bob@example.org") is SubscriberStatus.ACTIVE
+    assert pause_state(newsletter, "bob@example.org") == (None, {"training"})
 
 
 # -- unsubscribe -------------------------------------------------------------------------------
@@ -570,3 +676,45 @@ def test_cli_show_erase_suppress_purge(newsletter: Newsletter, cli_run: Any) -> 
     assert "nothing is held" in cli_run("subscribers", "show", "nobody@example.org", code=1).output
     assert cli_run("subscribers", "purge-unconfirmed").output == \
         "Deleted 0 unconfirmed signup(s) older than 7 days.\n"
+
+
+def test_cli_lists_exports_and_shows_a_pause(newsletter: Newsletter, client: FlaskClient,
+                                             cli_run: Any, tmp_path: Path) -> None:
+    press(client, preferences_path(newsletter, add(newsletter, "bob@example.org",
+                                                   frozenset({"empathy"}))), "pause")
+    add(newsletter, "ann@example.org")
+    paused_at, _ = pause_state(newsletter, "bob@example.org")
+    shown = json.loads(cli_run("subscribers", "show", "bob@example.org", "--json").output)
+    assert shown["subscriber"]["status"] == "active"
+    assert shown["subscriber"]["paused_at"] == str(paused_at)
+    listed = cli_run("subscribers", "list").output.splitlines()
+    assert [line.split()[:2] for line in listed] == [["paused", "bob@example.org"],
+                                                     ["active", "ann@example.org"]]
+
+    exported = tmp_path / "export.csv"
+    cli_run("subscribers", "export", "--out", str(exported))
+    assert exported.read_text(encoding="utf-8").splitlines()[1:] == [
+        "bob@example.org,Existing,empathy,paused", "ann@example.org,Existing,all,active"]
+    assert "0 added, 0 updated, 2 unchanged" in cli_run("subscribers", "import",
+                                                        str(exported)).output
+    assert pause_state(newsletter, "bob@example.org") == (paused_at, {"empathy"})
+
+
+def test_downgrading_below_0003_keeps_paused_people_unmailed_and_other_choices_intact(
+        newsletter: Newsletter, client: FlaskClient) -> None:
+    press(client, preferences_path(newsletter, add(newsletter, "bob@example.org",
+                                                   frozenset({"empathy"}))), "pause")
+    add(newsletter, "ann@example.org", frozenset({"training", "empathy"}))
+    command.downgrade(alembic_config(newsletter.engine), "0002")
+    with newsletter.engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("subscribers")}
+        chosen = connection.execute(text(
+            "SELECT s.email, s.all_topics, count(t.topic_id) FROM subscribers s "
+            "LEFT JOIN subscriber_topics t ON t.subscriber_id = s.id "
+            "GROUP BY s.id, s.email, s.all_topics ORDER BY s.id")).all()
+    assert "paused_at" not in columns
+    assert [(email, bool(everything), count) for email, everything, count in chosen] == [
+        ("bob@example.org", False, 0), ("ann@example.org", False, 2)]
+    upgrade(newsletter.engine)
+    assert pause_state(newsletter, "bob@example.org") == (None, frozenset())
+    assert pause_state(newsletter, "ann@example.org") == (None, {"training", "empathy"})

@@ -10,7 +10,7 @@ import click
 
 from subscribers.addresses import InvalidAddress
 from subscribers.csv_io import export_subscribers_csv, parse_subscriber_csv
-from subscribers.models import ConsentMethod, SubscriberStatus
+from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus
 from subscribers.store import add_subscriber, import_rows, list_subscribers
 
 from ..errors import ContentError
@@ -28,6 +28,14 @@ def parse_topics_option(value: str | None, known: list[str]) -> frozenset[str] |
         raise ContentError(f"unknown topic(s) {', '.join(unknown)}; see `newsletter topics`",
                            field="--topics")
     return chosen
+
+
+def status_text(subscriber: Subscriber) -> str:
+    """`paused` for an active subscriber taking a break: they receive nothing, so `active` would
+    mislead whoever reads the listing or the export."""
+    if subscriber.status is SubscriberStatus.ACTIVE and subscriber.paused_at is not None:
+        return "paused"
+    return subscriber.status.value
 
 
 @cli.group()
@@ -95,7 +103,8 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 @library_errors
 def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """List subscribers with their status and topics.
+    """List subscribers with their status (`paused` for an active subscriber taking a break)
+    and topics. JSON keeps the stored status and adds `paused_at`.
 
     Example:
 
@@ -103,16 +112,18 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
     """
     nl = open_newsletter(ctx)
     with nl.session() as session:
+        listed = list_subscribers(session, SubscriberStatus(status) if status else None)
         rows: list[dict[str, Any]] = [{"email": s.email, "name": s.name, "status": s.status.value,
                  "topics": None if s.all_topics else sorted(t.slug for t in s.topics),
-                 "consent_method": s.consent_method.value, "created_at": s.created_at}
-                for s in list_subscribers(session, SubscriberStatus(status) if status else None)]
+                 "consent_method": s.consent_method.value, "created_at": s.created_at,
+                 "paused_at": s.paused_at} for s in listed]
+        shown_status = [status_text(s) for s in listed]
     if as_json:
         emit_json(rows)
         return
-    for row in rows:
+    for row, shown in zip(rows, shown_status, strict=True):
         topics = "all" if row["topics"] is None else ", ".join(row["topics"])
-        click.echo(f"{row['status']:<12} {row['email']:<40} {row['name']:<25} {topics}")
+        click.echo(f"{shown:<12} {row['email']:<40} {row['name']:<25} {topics}")
 
 
 @subscribers.command("export")
@@ -122,6 +133,9 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
 def subscribers_export(ctx: click.Context, out: Path | None) -> None:
     """Export every subscriber as CSV (email,name,topics,status), safe to open in a spreadsheet.
 
+    A paused subscriber's status is `paused`, and their topics are the ones kept for resuming.
+    Import ignores the status column, so re-importing the file leaves pauses as they are.
+
     Example:
 
         newsletter subscribers export --out members.csv
@@ -129,7 +143,7 @@ def subscribers_export(ctx: click.Context, out: Path | None) -> None:
     nl = open_newsletter(ctx)
     with nl.session() as session:
         text = export_subscribers_csv(
-            (s.email, s.name, s.topic_slugs, s.status.value) for s in list_subscribers(session))
+            (s.email, s.name, s.topic_slugs, status_text(s)) for s in list_subscribers(session))
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -76,6 +76,8 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
                    f"  topics: {topics}\n  consent: {consent['method']} at {consent['at']} "
                    f"({consent['source'] or 'no source'})\n"
                    f"  editions received: {len(subscriber['deliveries'])}")
+        if subscriber["paused_at"] is not None:
+            click.echo(f"  paused since: {subscriber['paused_at']}")
     if suppression is not None:
         click.echo(f"  suppressed: {suppression['reason']} since {suppression['created_at']}")
 
