@@ -65,6 +65,7 @@ class Notifier:
                  f"Rejected: {report.rejected}",
                  f"Uncertain: {report.uncertain + report.recovered_uncertain}",
                  f"No matching topic (skipped): {report.planned.no_match}",
+                 f"Left or paused during the send: {report.left}",
                  f"Duration: {report.elapsed:.1f} s"]
         lines += [f"  {count} x {reason}" for reason, count in report.reasons.most_common(10)]
         if report.stopped:

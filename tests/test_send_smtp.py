@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from urllib.parse import urlsplit
@@ -14,6 +16,7 @@ from newsletter.context import Newsletter
 from newsletter.sending.engine import Sender
 from newsletter.sending.report import edition_status
 from newsletter.transports import make_transport
+from newsletter.transports.base import OutgoingMessage, SendResult, Transport
 from subscribers.store import find
 from subscribers.tokens import Purpose, TokenSigner
 
@@ -172,3 +175,46 @@ def test_outbox_transport_writes_parseable_eml(newsletter: Newsletter, tmp_path)
     recipients = {str(message_from_bytes(f.read_bytes(), policy=policy.default)["To"])
                   for f in files}
     assert recipients == {f"{n} <{e}>" for n, e, t in AUDIENCE[:3]}
+
+
+class HookAfterFirstBatch:
+    """The real SMTP transport, one message per batch, running `hook` once the first has gone."""
+
+    def __init__(self, inner: Transport, hook: Callable[[], None]) -> None:
+        self.inner, self.hook, self.name, self.batch_size = inner, hook, inner.name, 1
+        self.batches = 0
+
+    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results = self.inner.send(batch)
+        self.batches += 1
+        if self.batches == 1:
+            self.hook()
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_leaving_or_pausing_during_a_send_takes_effect_at_once(newsletter: Newsletter,
+                                                              smtp_server: SMTPCatcher) -> None:
+    from subscribers.models import SubscriberStatus
+    load_month(newsletter)
+
+    def leave_and_pause() -> None:
+        with newsletter.session() as session:
+            find(session, "bob@example.org").paused_at = datetime.now(UTC)  # type: ignore[union-attr]
+            find(session, "cy@example.org").status = SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+
+    transport = HookAfterFirstBatch(make_transport(newsletter.config.with_overrides(batch_size=1)),
+                                    leave_and_pause)
+    report = Sender(newsletter, transport).send(MONTH)
+    transport.close()
+    assert sorted(by_recipient(smtp_server)) == ["ada@example.org"]
+    status = edition_status(newsletter, MONTH)
+    assert (report.sent, report.left, report.complete) == (1, 2, True)
+    assert (status["counts"]["sent"], status["counts"]["rejected"]) == (1, 2)
+    rows = {r["email"]: r for r in status["deliveries"]}
+    assert {email: (r["status"], r["last_error"]) for email, r in rows.items()} == {
+        "ada@example.org": ("sent", None),
+        "bob@example.org": ("rejected", "subscriber unsubscribed, paused or was suppressed before delivery"),
+        "cy@example.org": ("rejected", "subscriber unsubscribed, paused or was suppressed before delivery")}

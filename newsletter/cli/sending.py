@@ -24,7 +24,8 @@ from .progress import progress_reporter
 @click.argument("month")
 @click.option("--dry-run", is_flag=True, help="Show who would get which variant; send nothing.")
 @click.option("--resend-uncertain", is_flag=True,
-              help="Also send to recipients whose earlier delivery is uncertain (a crash, or an answer lost after the message went out): some may get a second copy.")
+              help="Also send to recipients whose earlier delivery is uncertain (a crash, or an "
+              "answer lost after the message went out): some may get a second copy.")
 @click.pass_context
 @library_errors
 def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) -> None:
@@ -61,6 +62,8 @@ def _print_report(month: str, report: SendReport) -> None:
                f"failed {report.failed}, rejected {report.rejected}, "
                f"in {report.elapsed:.1f}s ({report.rate:,.0f} msg/s, "
                f"{report.variants_rendered} variants rendered)")
+    if report.left:
+        click.echo(f"{report.left} left the list or paused during the send; they got nothing.")
     if report.retried:
         click.echo(f"{report.retried} temporary failures were retried.")
     if report.recovered_uncertain or report.uncertain:

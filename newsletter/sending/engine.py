@@ -122,9 +122,12 @@ class Sender:
         done = 0
         self.progress(done, total)
         while True:
-            claimed, chosen, report.stopped = self._claim(edition.id, run_id, limit)
+            claimed, chosen, report.stopped, left = self._claim(edition.id, run_id, limit)
+            report.left += left
             if report.stopped:
                 break
+            if not claimed and left:
+                continue
             if not claimed:
                 if self._wait_for_retry(edition.id):
                     continue
@@ -141,18 +144,18 @@ class Sender:
         report.variants_rendered = composer.variants_rendered
 
     def _claim(self, edition_id: int, run_id: str,
-               limit: int) -> tuple[list[ledger.Claimed], Topics, str | None]:
+               limit: int) -> tuple[list[ledger.Claimed], Topics, str | None, int]:
         """The next batch, committed in_flight; or why to stop. The heartbeat is written first,
         so on SQLite the whole claim holds the write lock."""
         if self.stop.is_set():
-            return [], {}, "interrupted"
+            return [], {}, "interrupted", 0
         with self.nl.session() as session:
             ledger.heartbeat(session, run_id, self.clock())
             state = ledger.edition_state(session, edition_id)
             if state in _HALTING:
-                return [], {}, _HALTING[state]
-            claimed = ledger.claim_batch(session, edition_id, run_id, limit, self.clock())
-            return claimed, self._chosen_topics(session, claimed), None
+                return [], {}, _HALTING[state], 0
+            claimed, left = ledger.claim_batch(session, edition_id, run_id, limit, self.clock())
+            return claimed, self._chosen_topics(session, claimed), None, left
 
     def _wait_for_retry(self, edition_id: int) -> bool:
         """Sleep until the earliest retry if it is due within the backoff cap; False if none."""

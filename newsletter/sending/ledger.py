@@ -144,13 +144,14 @@ def count_due(session: Session, edition_id: int, now: datetime) -> int:
 
 
 def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
-                now: datetime) -> list[Claimed]:
+                now: datetime) -> tuple[list[Claimed], int]:
     """Mark up to `limit` due rows in_flight for this run; the caller commits before sending.
 
-    Rows whose subscriber left (or was suppressed) since planning are rejected instead, so an
-    unsubscribe takes effect even during a send.
+    Rows whose subscriber left, paused or was suppressed since planning are rejected instead, so
+    an unsubscribe or a pause takes effect even during a send; their count comes back too (a
+    batch of only those claims nothing, yet the ledger is not done).
     """
-    eligible = and_(Subscriber.status == SubscriberStatus.ACTIVE,
+    eligible = and_(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.paused_at.is_(None),
                     ~exists().where(Suppression.email_hash == Subscriber.email_hash))
     base = (select(Delivery.id, Delivery.variant, Subscriber.id, Subscriber.uid, Subscriber.email,
                    Subscriber.name, Subscriber.all_topics, Delivery.attempts,
@@ -169,12 +170,12 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
     if gone:
         session.execute(update(Delivery).where(Delivery.id.in_(gone)).values(
             status=DeliveryStatus.REJECTED, updated_at=now,
-            last_error="subscriber unsubscribed or was suppressed before delivery"))
+            last_error="subscriber unsubscribed, paused or was suppressed before delivery"))
     if claimed:
         session.execute(update(Delivery).where(Delivery.id.in_([c.delivery_id for c in claimed]))
                         .values(status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
                                 attempts=Delivery.attempts + 1))
-    return claimed
+    return claimed, len(gone)
 
 
 _STATUS_FOR = {Outcome.SENT: DeliveryStatus.SENT, Outcome.TEMPORARY: DeliveryStatus.FAILED,

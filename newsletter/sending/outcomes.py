@@ -28,6 +28,8 @@ class SendReport:
     """Handed over in this run but the transport could not say what became of them: never
     retried automatically (`--resend-uncertain`)."""
     recovered_uncertain: int = 0
+    left: int = 0
+    """Planned, but the subscriber unsubscribed, paused or was suppressed before their turn."""
     variants_rendered: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
