@@ -132,6 +132,7 @@ class Scheduler:
         self.monthly = MonthlyRule.of(nl.config)
         self.stopping = threading.Event()
         """Set by `stop` (and SIGTERM/SIGINT): running sends end after their current batch."""
+        self._sync_lock = threading.Lock()
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         grace = int(grace_of(nl).total_seconds()) or 1
@@ -152,8 +153,14 @@ class Scheduler:
                  self.poll_seconds, self.monthly.key if self.monthly else "off")
 
     def stop(self) -> None:
-        """Ask running sends to stop at their batch boundary and wait for them."""
+        """Ask running sends to stop at their batch boundary and wait for them.
+
+        A sync still running must finish first: APScheduler's `shutdown(wait=True)` holds its job
+        store lock while it waits for running jobs, and a sync waiting for that lock would never end.
+        """
         self.stopping.set()
+        with self._sync_lock:
+            pass
         if self.aps.running:
             self.aps.shutdown(wait=True)
         if _LIVE.get(self.key) is self:
@@ -191,10 +198,13 @@ class Scheduler:
 
     def sync(self) -> None:
         """Make the jobs match the schedule and the monthly rule; act on what is due or missed."""
-        try:
-            self._sync()
-        except Exception:  # the next poll tries again; never let the loop die
-            log.exception("scheduler sync failed")
+        with self._sync_lock:
+            if self.stopping.is_set():
+                return
+            try:
+                self._sync()
+            except Exception:  # the next poll tries again; never let the loop die
+                log.exception("scheduler sync failed")
 
     def _sync(self) -> None:
         now, grace = self.clock(), grace_of(self.nl)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -178,6 +179,28 @@ def test_cancel_and_reschedule_while_the_scheduler_runs(nl: Newsletter) -> None:
         assert scheduler.aps.get_jobs(jobstore="default") == []
     finally:
         scheduler.stop()
+
+
+def test_stop_during_a_sync_does_not_deadlock(nl: Newsletter) -> None:
+    """APScheduler's shutdown(wait=True) holds its job store lock while waiting for running jobs;
+    a sync that reaches for that lock afterwards must not be running then."""
+    in_sync, slow = threading.Event(), threading.Event()
+
+    def clock() -> datetime:
+        if slow.is_set():
+            in_sync.set()
+            time.sleep(1)
+        return datetime.now(UTC)
+
+    scheduler = Scheduler(nl, poll_seconds=3600, clock=clock)
+    scheduler.start()
+    slow.set()
+    scheduler.aps.add_job(scheduler.sync, jobstore="local")
+    assert in_sync.wait(5)
+    stopper = threading.Thread(target=scheduler.stop, daemon=True)
+    stopper.start()
+    stopper.join(10)
+    assert not stopper.is_alive(), "stop() deadlocked with a running sync"
 
 
 def test_test_send_marks_the_subject(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
