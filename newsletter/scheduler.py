@@ -31,6 +31,7 @@ from sqlalchemy import select
 from .content.models import Edition, EditionStatus
 from .context import Newsletter
 from .db import utcnow
+from .db.jobs import JOBS_TABLE
 from .errors import NewsletterError, StoreError
 from .notify import Notifier
 from .recurring.job import MonthlyRule, pending, run_recurring
@@ -137,7 +138,7 @@ class Scheduler:
         self._busy_lock = threading.Lock()
         grace = int(grace_of(nl).total_seconds()) or 1
         self.aps = _Scheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=nl.engine, tablename="apscheduler_jobs"),
+            jobstores={"default": SQLAlchemyJobStore(engine=nl.engine, tablename=JOBS_TABLE),
                        "local": MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": grace, "max_instances": 1},
             timezone="UTC")

@@ -30,7 +30,7 @@ from newsletter.scheduler import Scheduler
 from newsletter.scheduling import schedule
 from tests.builders import load_month
 from tests.conftest import POSTGRES_URL, TEST_SECRET, _postgres_schema_url, make_config
-from tests.test_scheduling import EDITOR, SUBSCRIBERS, start_scheduler, stop, to_subscribers, wait_for
+from tests.test_scheduling import EDITOR, SUBSCRIBERS, start_scheduler, stop_all, to_subscribers, wait_for
 
 TORONTO = ZoneInfo("America/Toronto")
 RULE = "first tuesday 09:00"
@@ -296,8 +296,7 @@ def test_two_scheduler_processes_running_the_rule_send_one_copy_each(
             to_subscribers(smtp_server)) >= 3, 30), log.read_text()
         time.sleep(1.5)
     finally:
-        for process in processes:
-            stop(process)
+        stop_all(processes)
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
     started = [s for s, _ in editor_notes(smtp_server) if "sending started" in s]
     assert len(started) == 1, log.read_text()

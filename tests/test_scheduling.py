@@ -255,6 +255,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     assert code == 0
 
 
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every process even when one fails to stop cleanly; then report the failures."""
+    failures = []
+    for process in processes:
+        try:
+            stop(process)
+        except AssertionError as err:
+            failures.append(err)
+    assert not failures, failures
+
+
 def in_seconds(seconds: int) -> datetime:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
 
@@ -288,13 +299,7 @@ def test_two_scheduler_processes_send_one_copy_each(nl: Newsletter, smtp_server:
         assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 20), log.read_text()
         time.sleep(1.5)
     finally:
-        failures = []
-        for process in processes:
-            try:
-                stop(process)
-            except AssertionError as err:
-                failures.append(err)
-        assert not failures, failures
+        stop_all(processes)
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
     started = [m for m in smtp_server.messages if "sending started" in str(m.parse()["Subject"])]
     assert len(started) == 1
