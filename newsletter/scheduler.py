@@ -37,6 +37,7 @@ from .notify import Notifier
 from .recurring.job import MonthlyRule, pending, run_recurring
 from .recurring.models import RecurringKind, RecurringOutcome
 from .scheduling import Decision, claim, decide, grace_of
+from .sending import ledger
 from .sending.engine import Sender, SendReport
 from .transports import make_transport
 
@@ -229,6 +230,7 @@ class Scheduler:
                 wanted[f"{RECURRING_PREFIX}{due.kind.value}:{due.month}"] = (
                     due.at, "newsletter.scheduler:run_recurring_job", [self.key, due.kind.value, due.month])
         self._mirror(wanted)
+        self.resume_interrupted(only_due=True)
 
     def _mirror(self, wanted: dict[str, tuple[datetime, str, list[str]]]) -> None:
         jobs = {job.id: job for job in self.aps.get_jobs(jobstore="default")}
@@ -248,13 +250,19 @@ class Scheduler:
                          id="now:" + ":".join(map(str, args)), jobstore="local",
                          replace_existing=True, misfire_grace_time=None)
 
-    def resume_interrupted(self) -> None:
-        """Sends of a previous process that stopped (signal, crash) before the ledger was done."""
+    def resume_interrupted(self, *, only_due: bool = False) -> None:
+        """Scheduled sends left unfinished: by a process that stopped (signal, crash) before the
+        ledger was done, or with retries that came due after the run ended. At start every such
+        edition resumes; on each poll only those with rows due now and no live run."""
+        now = self.clock()
         with self.nl.session() as session:
-            months = list(session.scalars(select(Edition.month).where(
-                Edition.status == EditionStatus.SENDING, Edition.scheduled_at.is_not(None))))
+            editions = session.execute(select(Edition.id, Edition.month).where(
+                Edition.status == EditionStatus.SENDING, Edition.scheduled_at.is_not(None))).all()
+            months = [month for edition_id, month in editions if not only_due or (
+                ledger.count_due(session, edition_id, now)
+                and not ledger.live_run_ids(session, edition_id, now))]
         for month in months:
-            log.info("%s: resuming an interrupted scheduled send", month)
+            log.info("%s: resuming an unfinished scheduled send", month)
             self._run_now(self.send, month, resume=True)
 
 

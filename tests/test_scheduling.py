@@ -33,8 +33,11 @@ from newsletter.scheduling import (
     schedule,
     unschedule,
 )
+from newsletter.sending.engine import Sender
+from newsletter.transports import make_transport
 from tests.builders import MONTH, load_month
 from tests.conftest import REPO, TEST_SECRET
+from tests.test_send_smtp import HookAfterFirstBatch
 
 GRACE = timedelta(hours=6)
 AT = datetime(2030, 1, 1, 14, 0, tzinfo=UTC)
@@ -201,6 +204,25 @@ def test_stop_during_a_sync_does_not_deadlock(nl: Newsletter) -> None:
     stopper.start()
     stopper.join(10)
     assert not stopper.is_alive(), "stop() deadlocked with a running sync"
+
+
+def test_a_poll_resumes_a_scheduled_send_left_unfinished(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+    """Stopped after its first message (as by SIGTERM in another process): the next poll of a
+    running scheduler finishes it, without a restart."""
+    set_scheduled(nl, AT)
+    scheduler = Scheduler(nl, poll_seconds=3600)
+    scheduler.start()
+    try:
+        stopped = threading.Event()
+        transport = HookAfterFirstBatch(make_transport(nl.config.with_overrides(batch_size=1)), stopped.set)
+        report = Sender(nl, transport, stop=stopped).send(MONTH)
+        transport.close()
+        assert (report.stopped, report.sent, edition_status(nl)) == ("interrupted", 1, EditionStatus.SENDING)
+        scheduler.sync()
+        assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 10)
+    finally:
+        scheduler.stop()
+    assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
 
 
 def test_test_send_marks_the_subject(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
