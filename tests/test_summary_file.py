@@ -7,7 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import cli
+from newsletter.content.store import list_summaries, to_item
 from newsletter.content.summary_file import (
     EXAMPLES_DIR,
     SummaryDraft,
@@ -15,9 +18,13 @@ from newsletter.content.summary_file import (
     parse_summary,
     read_summary_file,
 )
-from newsletter.domain import Citation
+from newsletter.context import Newsletter
+from newsletter.domain import Branding, Citation
 from newsletter.errors import ContentError, ContentErrors
 from newsletter.paths import config_dir
+from newsletter.render import Renderer
+
+from .conftest import TEST_SECRET, make_config
 
 
 def _slugs(name: str, table: str) -> list[str]:
@@ -192,7 +199,8 @@ def test_unknown_duplicate_and_missing_keys_are_errors() -> None:
     text = edit("research_type: review\n", "research_type: review\nheadline: Again\n", text)
     assert problems(text) == [
         (4, "satus", "unknown key 'satus'; did you mean: status?"),
-        (6, "citation.source", "is required but missing"),
+        (6, "citation.source", "is required but missing (for a chapter in an edited book, "
+                               "give book_title instead)"),
         (22, "headline", "duplicate key (first on line 5)"),
     ]
     assert located(edit("  year: 2014\n", "  year: 2014\n  yaer: 2014\n")) == [
@@ -372,7 +380,7 @@ TRICKY = SummaryDraft(
 
 
 def test_format_summary_round_trips() -> None:
-    drafts = [EXPECTED, parse(MINIMAL, "m.md"), TRICKY]
+    drafts = [EXPECTED, parse(MINIMAL, "m.md"), TRICKY, parse(CHAPTER, "c.md")]
     drafts += [read_summary_file(path, topics=TOPICS, research_types=RESEARCH_TYPES)
                for path in sorted(EXAMPLES_DIR.glob("*.md"))]
     for draft in drafts:
@@ -384,3 +392,180 @@ def test_format_summary_round_trips() -> None:
 def test_format_summary_refuses_a_body_it_could_not_read_back() -> None:
     with pytest.raises(ValueError, match="Practice Implications heading"):
         format_summary(replace(EXPECTED, body_md="x\n\n## Practice Implications\n\ny"))
+
+
+CHAPTER = """\
+---
+id: 2026-11-alliance-chapter
+month: 2026-11
+headline: What Does the Alliance Add? A Handbook Chapter Weighs the Evidence
+citation:
+  authors:
+    - Flückiger, C.
+    - Del Re, A. C.
+    - Wampold, B. E.
+    - Horvath, A. O.
+  year: 2019
+  title: Alliance in adult psychotherapy
+  editors:
+    - Norcross, J. C.
+    - Lambert, M. J.
+  book_title: Psychotherapy relationships that work
+  edition: 3
+  volume: 1
+  pages: 24-78
+  publisher: Oxford University Press
+topics:
+  - alliance-and-therapeutic-relationship
+research_type: book-chapter
+---
+
+Flückiger and colleagues update their meta-analysis of the alliance for the handbook.
+
+## Practice Implications
+
+Attend to the alliance from the first session.
+"""
+
+CHAPTER_CITATION = Citation(
+    authors=("Flückiger, C.", "Del Re, A. C.", "Wampold, B. E.", "Horvath, A. O."), year=2019,
+    title="Alliance in adult psychotherapy", source="Psychotherapy relationships that work",
+    volume="1", pages="24-78", editors=("Norcross, J. C.", "Lambert, M. J."),
+    book_title="Psychotherapy relationships that work", edition="3rd",
+    publisher="Oxford University Press")
+
+
+def test_a_book_chapter_parses_to_every_citation_field_and_reads_as_apa() -> None:
+    draft = parse(CHAPTER)
+    assert (draft.citation, draft.research_type) == (CHAPTER_CITATION, "book-chapter")
+    assert draft.citation.apa() == (
+        "Flückiger, C., Del Re, A. C., Wampold, B. E., & Horvath, A. O. (2019). Alliance in adult "
+        "psychotherapy. In J. C. Norcross & M. J. Lambert (Eds.), Psychotherapy relationships "
+        "that work (3rd ed., Vol. 1, pp. 24-78). Oxford University Press.")
+
+
+@pytest.mark.parametrize(("written", "stored"), [
+    ("1", "1st"), ("2", "2nd"), ("'03'", "3rd"), ("4", "4th"), ("11", "11th"), ("12", "12th"),
+    ("13", "13th"), ("21", "21st"), ("102", "102nd"), ("112", "112th"), ("2nd", "2nd"),
+    ("Rev.", "Rev."), ("1000", "1000"), ("Edited", "Edited"),
+])
+def test_an_edition_number_becomes_an_ordinal(written: str, stored: str) -> None:
+    assert parse(edit("edition: 3", f"edition: {written}", CHAPTER)).citation.edition == stored
+
+
+@pytest.mark.parametrize("written", ["2nd ed.", "2nd ed", "3rd Edition", "ed."])
+def test_an_edition_that_already_says_ed_is_refused(written: str) -> None:
+    assert problems(edit("edition: 3", f"edition: {written}", CHAPTER)) == [
+        (17, "citation.edition", "write only the edition, like 2nd: the reference adds ' ed.' "
+                                 f"itself (got {written!r})")]
+
+
+def test_source_and_book_title_together_say_which_to_use() -> None:
+    text = edit("  book_title:", "  source: Psychotherapy\n  book_title:", CHAPTER)
+    assert problems(text) == [
+        (16, "citation.source", "give source (a journal) or book_title (the book a chapter is "
+                                "in), not both: for a chapter, remove source")]
+
+
+def test_book_fields_without_a_book_title_are_refused() -> None:
+    journal = edit("  book_title: Psychotherapy relationships that work",
+                   "  source: Psychotherapy", CHAPTER)
+    assert problems(journal) == [
+        (5, "citation.book_title", "is required when editors, edition or publisher is given: for "
+                                   "a chapter, give the book's title as book_title instead of "
+                                   "source; for a journal article, remove editors, edition and "
+                                   "publisher")]
+    neither = edit("  book_title: Psychotherapy relationships that work\n", "",
+                   edit("  edition: 3\n", "", edit("  editors:\n    - Norcross, J. C.\n"
+                                                   "    - Lambert, M. J.\n", "", CHAPTER)))
+    assert problems(neither) == [
+        (5, "citation.book_title", "is required when editors, edition or publisher is given: for "
+                                   "a chapter, give the book's title as book_title; for a journal "
+                                   "article, give the journal as source and remove publisher")]
+
+
+def test_chapter_fields_are_checked_like_the_other_fields() -> None:
+    text = edit("    - Norcross, J. C.", '    - "Norcross,\\tJ. C."', CHAPTER)
+    text = edit("  book_title: Psychotherapy relationships that work", "  book_title: " + "B" * 501,
+                text)
+    text = edit("  edition: 3", "  edition: [3]", text)
+    text = edit("  publisher: Oxford University Press", "  publisher: " + "P" * 201, text)
+    assert problems(text) == [
+        (14, "citation.editors[0]", "must be a single line without control characters "
+                                    "(found U+0009 at character 10)"),
+        (16, "citation.book_title", "is 501 characters long; the limit is 500"),
+        (17, "citation.edition", "must be text, not a list"),
+        (20, "citation.publisher", "is 201 characters long; the limit is 200"),
+    ]
+    editors = "  editors:\n    - Norcross, J. C.\n    - Lambert, M. J.\n"
+    assert problems(edit(editors, "  editors: [Lambert, M. J.]\n", CHAPTER)) == [
+        (13, "citation.editors[1]", "'M. J.' is only initials: put each editor in quotes, "
+                                    '["Lambert, M. J."], or on its own \'- \' line')]
+    assert problems(edit(editors, "  editors: Lambert, M. J.\n", CHAPTER)) == [
+        (13, "citation.editors", "must be a list, one item per '- ' line "
+                                 '(e.g. - "Lambert, M. J.")')]
+    many = "  editors:\n" + "".join(f"    - Editor{i}, A.\n" for i in range(101))
+    assert problems(edit(editors, many, CHAPTER)) == [
+        (13, "citation.editors", "has 101 items; the limit is 100")]
+    assert problems(edit("  book_title: Psychotherapy relationships that work",
+                         "  book_title: ''", CHAPTER)) == [
+        (16, "citation.book_title", "is empty")]
+
+
+def test_html_in_chapter_fields_stays_text_and_renders_escaped() -> None:
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    text = edit("  book_title: Psychotherapy relationships that work", f"  book_title: '{hostile}'",
+                edit("  publisher: Oxford University Press", f"  publisher: '{hostile}'",
+                     edit("    - Lambert, M. J.", f"    - '{hostile}'", CHAPTER)))
+    citation = parse(text).citation
+    assert (citation.book_title, citation.publisher, citation.editors[1]) == (hostile,) * 3
+    env = Renderer(Branding("Org", "Address", "https://digest.example.org")).env
+    html = env.from_string('{% from "_citation.html" import citation %}{{ citation(c) }}').render(
+        c=citation)
+    assert "<script" not in html and "<img" not in html and html.count("&lt;script&gt;") == 3
+
+
+def _citation_block(text: str) -> str:
+    return text[text.index("citation:\n"):text.index("topics:\n")]
+
+
+def test_a_journal_article_is_written_without_chapter_fields() -> None:
+    citation = _citation_block(format_summary(EXPECTED))
+    assert [line.split(":")[0].strip() for line in citation.splitlines()
+            if not line.startswith("    ")] == [
+        "citation", "authors", "year", "title", "source", "volume", "issue", "pages", "doi", "url"]
+
+
+def test_a_chapter_is_written_with_its_book_and_not_a_source() -> None:
+    written = edit("  volume: 1", "  volume: '1'", edit("  edition: 3", "  edition: 3rd", CHAPTER))
+    assert _citation_block(format_summary(parse(CHAPTER))) == _citation_block(written)
+
+
+def test_summary_add_stores_a_chapter_with_its_book(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "2026-11-alliance-chapter.md"
+    path.write_text(CHAPTER, encoding="utf-8")
+    env = {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+           "NEWSLETTER_CONFIG": str(tmp_path / "none.toml"), "NEWSLETTER_TRANSPORT": "outbox",
+           "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
+           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
+    runner = CliRunner()
+    for args in (["init"], ["summary", "add", str(path)]):
+        result = runner.invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert result.stdout == ("added 2026-11 #1: What Does the Alliance Add? A Handbook Chapter "
+                             f"Weighs the Evidence ({path})\n")
+    nl = Newsletter.open(make_config(database_url))
+    try:
+        with nl.session() as session:
+            stored = [to_item(summary).citation for summary in list_summaries(session)]
+    finally:
+        nl.close()
+    assert stored == [CHAPTER_CITATION]
+
+
+def test_an_unknown_citation_key_lists_the_chapter_keys_too() -> None:
+    assert problems(edit("  edition: 3", "  editon: 3", CHAPTER)) == [
+        (17, "citation.editon", "unknown key 'editon'; did you mean: edition, editors?")]
+    assert problems(edit("  edition: 3", "  isbn: 3", CHAPTER)) == [
+        (17, "citation.isbn", "unknown key 'isbn'; valid: authors, book_title, doi, edition, "
+                              "editors, issue, pages, publisher, source, title, url, volume, year")]

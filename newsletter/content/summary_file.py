@@ -12,7 +12,7 @@ import bisect
 import difflib
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,14 +34,18 @@ LIMITS = {
     "id": 100, "headline": 300, "note": 5000, "body": 50_000, "implications": 50_000,
     "slug": 100, "authors": 100, "author": 200, "title": 500, "source": 500, "volume": 50,
     "issue": 50, "pages": 50, "doi": 300, "url": 2000, "topics": 50,
+    "editors": 100, "editor": 200, "book_title": 500, "edition": 50, "publisher": 200,
 }
 STATUSES = ("draft", "ready")
 
 _TOP_KEYS = ("id", "month", "status", "headline", "citation", "topics", "research_type", "note")
 _TOP_REQUIRED = ("month", "headline", "citation", "topics", "research_type")
-_CITATION_KEYS = ("authors", "year", "title", "source", "volume", "issue", "pages", "doi", "url")
-_CITATION_REQUIRED = ("authors", "year", "title", "source")
-_CITATION_OPTIONAL_TEXT = ("volume", "issue", "pages")
+_CITATION_KEYS = ("authors", "year", "title", "source", "editors", "book_title", "edition", "volume",
+                  "issue", "pages", "publisher", "doi", "url")
+_CITATION_REQUIRED = ("authors", "year", "title")
+_CITATION_TEXT = ("title", "source", "book_title", "volume", "issue", "pages", "publisher")
+_CITATION_OPTIONAL_TEXT = ("volume", "issue", "pages", "publisher")
+_BOOK_ONLY_KEYS = ("editors", "edition", "publisher")
 _TAG = "tag:yaml.org,2002:"
 _TEXT_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _MAX_DEPTH = 8
@@ -53,6 +57,8 @@ _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _MONTH = re.compile(r"(?:19\d\d|20\d\d|2100)-(?:0[1-9]|1[0-2])")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})")
 _INITIALS = re.compile(r"(?:[^\W\d_]\.[\s-]*)+")
+_EDITION_NUMBER = re.compile(r"0*([1-9]\d{0,2})")
+_EDITION_WORD = re.compile(r"(?:\A|\s)ed(?:ition|\.)?\Z", re.IGNORECASE)
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)\s*", re.IGNORECASE)
 _DOI = re.compile(r"10\.\d+(?:\.\d+)*/\S+")
 _IMPLICATIONS = re.compile(r"^ {0,3}#{1,3}[ \t]+practice[ \t]+implications[ \t]*(?:#+[ \t]*)?$",
@@ -116,7 +122,7 @@ def unknown_message(kind: str, value: str, valid: Collection[str]) -> str:
     close = nearest(value, valid)
     if close:
         return f"unknown {kind} {_show(value)}; did you mean: {', '.join(close)}?"
-    listed = f"; valid: {', '.join(sorted(valid))}" if len(valid) <= 10 else ""
+    listed = f"; valid: {', '.join(sorted(valid))}" if len(valid) <= 15 else ""
     return f"unknown {kind} {_show(value)}{listed}"
 
 
@@ -370,38 +376,90 @@ class _FrontMatter:
         return value
 
 
-def _authors(fm: _FrontMatter, entry: tuple[int, yaml.Node]) -> tuple[str, ...]:
-    """Authors, catching `[Hoglend, P.]`, which YAML reads as two authors, "Hoglend" and "P."."""
-    items = fm.items(entry, "citation.authors", LIMITS["authors"], '- "Safran, J. D."')
+def _names(fm: _FrontMatter, entry: tuple[int, yaml.Node], key: str, role: str,
+           example: str) -> tuple[str, ...]:
+    """Authors or editors, catching `[Hoglend, P.]`, which YAML reads as two names, "Hoglend"
+    and "P."."""
+    items = fm.items(entry, f"citation.{key}", LIMITS[key], f'- "{example}"')
     names = []
     for index, item in enumerate(items):
-        name = fm.text(item, f"citation.authors[{index}]", LIMITS["author"])
+        name = fm.text(item, f"citation.{key}[{index}]", LIMITS[role])
         if name is not None and _INITIALS.fullmatch(name):
-            fm.error(f"{_show(name)} is only initials: put each author in quotes, "
-                     '["Hoglend, P."], or on its own \'- \' line', item[0],
-                     f"citation.authors[{index}]")
+            fm.error(f"{_show(name)} is only initials: put each {role} in quotes, "
+                     f'["{example}"], or on its own \'- \' line', item[0],
+                     f"citation.{key}[{index}]")
         names.append(name or "")
     return tuple(names)
 
 
+def _ordinal(number: int) -> str:
+    suffixes = {1: "st", 2: "nd", 3: "rd"}
+    suffix = "th" if 10 <= number % 100 <= 20 else suffixes.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _joined(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _edition(fm: _FrontMatter, entry: tuple[int, yaml.Node]) -> str | None:
+    """`3` becomes `3rd` and `2nd ed.` is refused: the reference adds ` ed.` after the edition."""
+    value = fm.text(entry, "citation.edition", LIMITS["edition"])
+    if value is None:
+        return None
+    if (number := _EDITION_NUMBER.fullmatch(value)) is not None:
+        return _ordinal(int(number[1]))
+    if _EDITION_WORD.search(value):
+        fm.error(f"write only the edition, like 2nd: the reference adds ' ed.' itself "
+                 f"(got {_show(value)})", entry[0], "citation.edition")
+        return None
+    return value
+
+
+def _check_book_or_journal(fm: _FrontMatter, line: int,
+                           found: dict[str, tuple[int, yaml.Node]]) -> None:
+    """A journal article has a source, a chapter a book_title; editors, edition and publisher
+    describe the book, so without its title they are a mistake either way."""
+    book_only = [key for key in _BOOK_ONLY_KEYS if key in found]
+    if "source" in found and "book_title" in found:
+        fm.error("give source (a journal) or book_title (the book a chapter is in), not both: "
+                 "for a chapter, remove source", found["source"][0], "citation.source")
+    elif book_only and "book_title" not in found:
+        instead = " instead of source" if "source" in found else ""
+        journal = "" if "source" in found else "give the journal as source and "
+        fm.error("is required when editors, edition or publisher is given: for a chapter, give "
+                 f"the book's title as book_title{instead}; for a journal article, {journal}"
+                 f"remove {_joined(book_only)}", line, "citation.book_title")
+    elif "source" not in found and "book_title" not in found:
+        fm.error("is required but missing (for a chapter in an edited book, give book_title "
+                 "instead)", line, "citation.source")
+
+
 def _citation(fm: _FrontMatter, entry: tuple[int, yaml.Node]) -> Citation | None:
+    """A journal article, or a chapter whose `source` is its book's title, as the domain wants."""
     line, node = entry
     if not isinstance(node, yaml.MappingNode):
         fm.error("must be indented key: value lines (authors:, year:, title:, source: ...)",
                  line, "citation")
         return None
     found = fm.mapping((line, node), _CITATION_KEYS, _CITATION_REQUIRED, "citation.")
+    _check_book_or_journal(fm, line, found)
     text = {key: fm.text(found[key], f"citation.{key}", LIMITS[key],
                          optional=key in _CITATION_OPTIONAL_TEXT)
-            for key in ("title", "source", "volume", "issue", "pages") if key in found}
+            for key in _CITATION_TEXT if key in found}
     return Citation(
-        authors=_authors(fm, found["authors"]) if "authors" in found else (),
+        authors=_names(fm, found["authors"], "authors", "author", "Hoglend, P.")
+        if "authors" in found else (),
         year=fm.year(found["year"]) if "year" in found else None,
-        title=text.get("title") or "", source=text.get("source") or "",
+        title=text.get("title") or "", source=text.get("book_title") or text.get("source") or "",
         volume=text.get("volume"), issue=text.get("issue"), pages=text.get("pages"),
         doi=fm.doi(found["doi"]) if "doi" in found else None,
-        url=fm.url(found["url"]) if "url" in found else None)
-
+        url=fm.url(found["url"]) if "url" in found else None,
+        editors=_names(fm, found["editors"], "editors", "editor", "Lambert, M. J.")
+        if "editors" in found else (),
+        book_title=text.get("book_title"),
+        edition=_edition(fm, found["edition"]) if "edition" in found else None,
+        publisher=text.get("publisher"))
 
 
 def _topics(fm: _FrontMatter, entry: tuple[int, yaml.Node],
@@ -500,14 +558,21 @@ def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_text)
 
 
+def _citation_front_matter(c: Citation) -> dict[str, Any]:
+    """The fields given, in reading order; a chapter's book only as book_title, which parsing
+    copies into source."""
+    values = {**asdict(c), "authors": list(c.authors), "editors": list(c.editors)}
+    if c.book_title:
+        del values["source"]
+    return {key: values[key] for key in _CITATION_KEYS
+            if key in values and (key in ("authors", "year", "title", "source") or values[key])}
+
+
 def _front_matter(draft: SummaryDraft) -> dict[str, Any]:
-    c = draft.citation
-    citation: dict[str, Any] = {"authors": list(c.authors), "year": c.year, "title": c.title,
-                                "source": c.source}
-    citation.update({key: getattr(c, key) for key in _CITATION_KEYS[4:] if getattr(c, key)})
     front: dict[str, Any] = {"id": draft.id} if draft.id is not None else {}
     front.update(month=draft.month, status=draft.status, headline=draft.headline,
-                 citation=citation, topics=list(draft.topics), research_type=draft.research_type)
+                 citation=_citation_front_matter(draft.citation), topics=list(draft.topics),
+                 research_type=draft.research_type)
     if draft.note_md is not None:
         front["note"] = draft.note_md
     return front
