@@ -21,6 +21,7 @@ from .content.assemble import for_variant
 from .content.store import edition_content, get_edition
 from .context import Newsletter
 from .db import utcnow
+from .editor_notes import EditorNote, retry_due
 from .errors import ContentError, DeliveryError, NewsletterError
 from .sending.compose import Composer, sender_address
 from .sending.outcomes import SendReport
@@ -49,11 +50,13 @@ def _hand_over(config: Config, message: OutgoingMessage,
 
 
 class Notifier:
-    """Tells the editor what the scheduler did; every method logs what it says."""
+    """Tells the editor what the scheduler did; every method logs what it says. With a `store`,
+    notes are kept until delivered (see `editor_notes`)."""
 
     def __init__(self, config: Config,
-                 transport_factory: Callable[[Config], Transport] = make_transport) -> None:
-        self.config, self.transport_factory = config, transport_factory
+                 transport_factory: Callable[[Config], Transport] = make_transport, *,
+                 store: Newsletter | None = None) -> None:
+        self.config, self.transport_factory, self.store = config, transport_factory, store
 
     def started(self, month: str, scheduled_at: datetime | None) -> None:
         when = f" (scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC)" if scheduled_at else ""
@@ -91,25 +94,68 @@ class Notifier:
 
     def note(self, subject: str, body: str, *, level: int = logging.INFO) -> None:
         log.log(level, "%s: %s", subject, body.replace("\n", " | "))
-        if not self.config.editor_email:
+        recipient = self.config.editor_email
+        if not recipient:
             return
-        try:
-            _hand_over(self.config, self.build(subject, body), self.transport_factory)
-        except NewsletterError as err:
-            log.error("could not email the editor (%s): %s", self.config.editor_email, err)
+        if self.store is None:
+            self._deliver(recipient, subject, body)
+            return
+        with self.store.session() as session:
+            kept = EditorNote(recipient=recipient, subject=subject, body=body)
+            session.add(kept)
+            session.flush()
+            note_id = kept.id
+        self._attempt(note_id, self._deliver(recipient, subject, body))
 
-    def build(self, subject: str, body: str) -> OutgoingMessage:
+    def retry_undelivered(self, now: datetime | None = None) -> int:
+        """Try again the kept notes a mail server refused earlier; returns how many went out."""
+        if self.store is None:
+            return 0
+        with self.store.session() as session:
+            due = [(n.id, n.recipient, n.subject, n.body, n.created_at)
+                   for n in retry_due(session, now or utcnow())]
+        delivered = 0
+        for note_id, recipient, subject, body, created_at in due:
+            late = f"(Written at {created_at:%Y-%m-%d %H:%M} UTC; it could not be delivered then.)\n\n"
+            error = self._deliver(recipient, subject, late + body)
+            self._attempt(note_id, error)
+            delivered += error is None
+        return delivered
+
+    def _deliver(self, recipient: str, subject: str, body: str) -> str | None:
+        """Hand one note to the transport; the error, if it did not go out."""
+        try:
+            _hand_over(self.config, self.build(subject, body, recipient), self.transport_factory)
+        except NewsletterError as err:
+            log.error("could not email the editor (%s): %s", recipient, err)
+            return str(err)
+        return None
+
+    def _attempt(self, note_id: int, error: str | None) -> None:
+        assert self.store is not None
+        with self.store.session() as session:
+            kept = session.get(EditorNote, note_id)
+            if kept is None:
+                return
+            kept.attempts, kept.attempted_at = kept.attempts + 1, utcnow()
+            if error is None:
+                kept.sent_at = kept.attempted_at
+            else:
+                kept.last_error = error[:1000]
+
+    def build(self, subject: str, body: str, recipient: str | None = None) -> OutgoingMessage:
         c = self.config
+        recipient = recipient or c.editor_email
         message = EmailMessage()
-        message["From"], message["To"] = c.from_, c.editor_email
+        message["From"], message["To"] = c.from_, recipient
         message["Subject"] = f"[{c.organisation}] {subject}"
         message["Date"] = format_datetime(utcnow())
         message["Message-ID"] = make_msgid(domain=sender_address(c.from_).rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(body + "\n")
-        recipient, smtputf8 = envelope_address(c.editor_email)
+        envelope, smtputf8 = envelope_address(recipient)
         return OutgoingMessage(time.time_ns() // 1000, envelope_address(sender_address(c.from_))[0],
-                               recipient, message.as_bytes(), smtputf8)
+                               envelope, message.as_bytes(), smtputf8)
 
 
 def send_test_copy(nl: Newsletter, month: str, to: str,

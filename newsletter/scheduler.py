@@ -85,7 +85,7 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
     """Claim the month's edition and send it, or report it missed; None when not sent here.
     `resume` continues a send that a stop or crash interrupted (no claim: it is `sending`);
     once `stop` is set the send ends after its current batch."""
-    notifier = notifier or Notifier(nl.config)
+    notifier = notifier or Notifier(nl.config, store=nl)
     scheduled_at = None
     if not resume:
         decision, scheduled_at = claim(nl, month, now or utcnow())
@@ -180,7 +180,8 @@ class Scheduler:
             return
 
         def act() -> None:
-            outcome = run_recurring(self.nl, monthly, kind, month, self.clock(), Notifier(self.nl.config))
+            outcome = run_recurring(self.nl, monthly, kind, month, self.clock(),
+                                    Notifier(self.nl.config, store=self.nl))
             if outcome is RecurringOutcome.SCHEDULED:
                 send_scheduled(self.nl, month, now=self.clock(), stop=self.stopping)
 
@@ -231,6 +232,7 @@ class Scheduler:
                     due.at, "newsletter.scheduler:run_recurring_job", [self.key, due.kind.value, due.month])
         self._mirror(wanted)
         self.resume_interrupted(only_due=True)
+        Notifier(self.nl.config, store=self.nl).retry_undelivered(now)
 
     def _mirror(self, wanted: dict[str, tuple[datetime, str, list[str]]]) -> None:
         jobs = {job.id: job for job in self.aps.get_jobs(jobstore="default")}

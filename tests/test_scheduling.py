@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
 from newsletter.context import Newsletter
+from newsletter.editor_notes import EditorNote
 from newsletter.notify import Notifier
 from newsletter.scheduler import Scheduler, send_scheduled
 from newsletter.scheduling import (
@@ -162,6 +164,36 @@ def test_report_goes_to_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> 
     notes = [m.parse() for m in smtp_server.messages if m.recipients == (EDITOR,)]
     assert [str(n["Subject"]).split("] ")[1] for n in notes] == ["2015-01: sending started", "2015-01: sent"]
     assert "Sent: 3\n" in notes[1].get_content()
+
+
+def test_an_alert_the_mail_server_refused_is_delivered_by_a_later_poll(nl: Newsletter,
+                                                                       smtp_server: SMTPCatcher) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    down = nl.config.with_overrides(editor_email=EDITOR, smtp_port=closed_port)
+    set_scheduled(nl, AT)
+    send_scheduled(nl, MONTH, now=AT + GRACE + timedelta(minutes=1), notifier=Notifier(down, store=nl))
+    assert smtp_server.messages == [] and edition_status(nl) is EditionStatus.MISSED
+    with nl.session() as session:
+        [kept] = session.query(EditorNote).all()
+        assert (kept.attempts, kept.sent_at) == (1, None)
+        assert kept.subject == "ALERT 2015-01: scheduled send missed"
+        assert "Connection refused" in (kept.last_error or "")
+    assert Notifier(nl.config, store=nl).retry_undelivered(datetime.now(UTC)) == 0  # tried < 1 min ago
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    scheduler = Scheduler(nl, poll_seconds=3600, clock=lambda: later)
+    scheduler.start()  # its first poll delivers it
+    try:
+        assert len(smtp_server.messages) == 1
+        later += timedelta(minutes=1)
+        scheduler.sync()  # and never again
+    finally:
+        scheduler.stop()
+    [alert] = [m.parse() for m in smtp_server.messages]
+    assert str(alert["Subject"]).endswith("] ALERT 2015-01: scheduled send missed")
+    assert alert.get_content().startswith("(Written at ") and "was due at 2030-01-01 14:00 UTC" \
+        in alert.get_content()
 
 
 def test_cancel_and_reschedule_while_the_scheduler_runs(nl: Newsletter) -> None:
