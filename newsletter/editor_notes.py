@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, Text, or_, select
+from sqlalchemy import ColumnElement, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
@@ -32,9 +32,18 @@ class EditorNote(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000))
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(EditorNote.sent_at.is_(None), EditorNote.created_at > now - GIVE_UP_AFTER,
+                or_(EditorNote.attempted_at.is_(None), EditorNote.attempted_at <= now - RETRY_EVERY))
+
+
 def retry_due(session: Session, now: datetime) -> list[EditorNote]:
     """Undelivered notes younger than a week whose last attempt is a minute old, oldest first."""
-    return list(session.scalars(select(EditorNote).where(
-        EditorNote.sent_at.is_(None), EditorNote.created_at > now - GIVE_UP_AFTER,
-        or_(EditorNote.attempted_at.is_(None), EditorNote.attempted_at <= now - RETRY_EVERY))
-        .order_by(EditorNote.id)))
+    return list(session.scalars(select(EditorNote).where(_due(now)).order_by(EditorNote.id)))
+
+
+def claim_retry(session: Session, note_id: int, now: datetime) -> bool:
+    """Take this minute's attempt at a note; False when another scheduler took it first."""
+    taken = session.execute(update(EditorNote).where(EditorNote.id == note_id, _due(now))
+                            .values(attempted_at=now))
+    return bool(taken.rowcount)  # type: ignore[attr-defined]

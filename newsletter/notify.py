@@ -21,7 +21,7 @@ from .content.assemble import for_variant
 from .content.store import edition_content, get_edition
 from .context import Newsletter
 from .db import utcnow
-from .editor_notes import EditorNote, retry_due
+from .editor_notes import EditorNote, claim_retry, retry_due
 from .errors import ContentError, DeliveryError, NewsletterError
 from .sending.compose import Composer, sender_address
 from .sending.outcomes import SendReport
@@ -101,7 +101,7 @@ class Notifier:
             self._deliver(recipient, subject, body)
             return
         with self.store.session() as session:
-            kept = EditorNote(recipient=recipient, subject=subject, body=body)
+            kept = EditorNote(recipient=recipient, subject=subject, body=body, attempted_at=utcnow())
             session.add(kept)
             session.flush()
             note_id = kept.id
@@ -111,11 +111,14 @@ class Notifier:
         """Try again the kept notes a mail server refused earlier; returns how many went out."""
         if self.store is None:
             return 0
+        now = now or utcnow()
         with self.store.session() as session:
-            due = [(n.id, n.recipient, n.subject, n.body, n.created_at)
-                   for n in retry_due(session, now or utcnow())]
+            due = [(n.id, n.recipient, n.subject, n.body, n.created_at) for n in retry_due(session, now)]
         delivered = 0
         for note_id, recipient, subject, body, created_at in due:
+            with self.store.session() as session:
+                if not claim_retry(session, note_id, now):
+                    continue
             late = f"(Written at {created_at:%Y-%m-%d %H:%M} UTC; it could not be delivered then.)\n\n"
             error = self._deliver(recipient, subject, late + body)
             self._attempt(note_id, error)
@@ -137,9 +140,9 @@ class Notifier:
             kept = session.get(EditorNote, note_id)
             if kept is None:
                 return
-            kept.attempts, kept.attempted_at = kept.attempts + 1, utcnow()
+            kept.attempts += 1
             if error is None:
-                kept.sent_at = kept.attempted_at
+                kept.sent_at = utcnow()
             else:
                 kept.last_error = error[:1000]
 

@@ -23,7 +23,7 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
 from newsletter.context import Newsletter
-from newsletter.editor_notes import EditorNote
+from newsletter.editor_notes import EditorNote, claim_retry
 from newsletter.notify import Notifier
 from newsletter.scheduler import Scheduler, send_scheduled
 from newsletter.scheduling import (
@@ -182,6 +182,9 @@ def test_an_alert_the_mail_server_refused_is_delivered_by_a_later_poll(nl: Newsl
         assert "Connection refused" in (kept.last_error or "")
     assert Notifier(nl.config, store=nl).retry_undelivered(datetime.now(UTC)) == 0  # tried < 1 min ago
     later = datetime.now(UTC) + timedelta(minutes=1)
+    with nl.session() as session:  # two schedulers polling together: one takes the attempt
+        assert [claim_retry(session, kept.id, later) for _ in range(2)] == [True, False]
+    later += timedelta(minutes=1)
     scheduler = Scheduler(nl, poll_seconds=3600, clock=lambda: later)
     scheduler.start()  # its first poll delivers it
     try:
