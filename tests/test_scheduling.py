@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,8 +278,8 @@ def test_test_send_marks_the_subject(nl: Newsletter, smtp_server: SMTPCatcher) -
 
 # --- real scheduler processes ---------------------------------------------------------------
 
-def start_scheduler(nl: Newsletter, log: Path,
-                    extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_scheduler(nl: Newsletter, log: Path, extra: dict[str, str] | None = None,
+                    command: tuple[str, ...] = ("scheduler", "--poll", "1")) -> subprocess.Popen[bytes]:
     c = nl.config
     env = {**os.environ, "NEWSLETTER_CONFIG": "/nonexistent.toml",
            "NEWSLETTER_DATABASE_URL": c.database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
@@ -285,7 +287,7 @@ def start_scheduler(nl: Newsletter, log: Path,
            "NEWSLETTER_SMTP_HOST": c.smtp_host, "NEWSLETTER_SMTP_PORT": str(c.smtp_port),
            "NEWSLETTER_EDITOR_EMAIL": EDITOR, "PYTHONPATH": str(REPO), **(extra or {})}
     code = ("import newsletter.cli.schedule; from newsletter.cli import cli; "
-            "cli(['scheduler', '--poll', '1'], prog_name='newsletter')")
+            f"cli({list(command)!r}, prog_name='newsletter')")
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO,
                                 stdout=out, stderr=subprocess.STDOUT)
@@ -378,6 +380,36 @@ def test_cancel_and_reschedule_reach_a_running_scheduler_process(nl: Newsletter,
         set_scheduled(nl, in_seconds(3))
         assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 20), log.read_text()
         time.sleep(1.5)
+    finally:
+        stop(process)
+    assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def test_run_serves_the_web_app_and_sends_on_time(nl: Newsletter, smtp_server: SMTPCatcher,
+                                                   tmp_path: Path) -> None:
+    """`newsletter run`, the one-machine deployment (and the systemd unit's command): the pages
+    answer while the scheduler sends at its time, and SIGTERM ends both cleanly."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "run.log"
+    at = in_seconds(5)
+    set_scheduled(nl, at)
+    process = start_scheduler(nl, log, command=("run", "--port", str(port)))
+    try:
+        assert wait_for(lambda: http_status(f"http://127.0.0.1:{port}/subscribe") == 200, 15), \
+            log.read_text()
+        assert wait_for(lambda: edition_status(nl) is EditionStatus.SENT, 20), log.read_text()
+        assert datetime.now(UTC) >= at
+        assert http_status(f"http://127.0.0.1:{port}/subscribe") == 200
     finally:
         stop(process)
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
