@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Config
 from .content.assemble import for_variant
@@ -97,15 +100,25 @@ class Notifier:
         recipient = self.config.editor_email
         if not recipient:
             return
+        note_id = self._keep(recipient, subject, body)
+        error = self._deliver(recipient, subject, body)
+        if note_id is not None:
+            self._attempt(note_id, error)
+
+    def _keep(self, recipient: str, subject: str, body: str) -> int | None:
+        """Store the note for retries; a store that fails (the alert may be about it) only costs
+        the retries, never the first attempt."""
         if self.store is None:
-            self._deliver(recipient, subject, body)
-            return
-        with self.store.session() as session:
-            kept = EditorNote(recipient=recipient, subject=subject, body=body, attempted_at=utcnow())
-            session.add(kept)
-            session.flush()
-            note_id = kept.id
-        self._attempt(note_id, self._deliver(recipient, subject, body))
+            return None
+        try:
+            with self.store.session() as session:
+                kept = EditorNote(recipient=recipient, subject=subject, body=body, attempted_at=utcnow())
+                session.add(kept)
+                session.flush()
+                return kept.id
+        except SQLAlchemyError as err:
+            log.error("could not keep the editor's note for retries: %s", err)
+            return None
 
     def retry_undelivered(self, now: datetime | None = None) -> int:
         """Try again the kept notes a mail server refused earlier; returns how many went out."""
@@ -136,15 +149,18 @@ class Notifier:
 
     def _attempt(self, note_id: int, error: str | None) -> None:
         assert self.store is not None
-        with self.store.session() as session:
-            kept = session.get(EditorNote, note_id)
-            if kept is None:
-                return
-            kept.attempts += 1
-            if error is None:
-                kept.sent_at = utcnow()
-            else:
-                kept.last_error = error[:1000]
+        try:
+            with self.store.session() as session:
+                kept = session.get(EditorNote, note_id)
+                if kept is None:
+                    return
+                kept.attempts += 1
+                if error is None:
+                    kept.sent_at = utcnow()
+                else:
+                    kept.last_error = error[:1000]
+        except SQLAlchemyError as err:
+            log.error("could not record the editor's note %d: %s", note_id, err)
 
     def build(self, subject: str, body: str, recipient: str | None = None) -> OutgoingMessage:
         c = self.config
@@ -158,7 +174,7 @@ class Notifier:
         message.set_content(body + "\n")
         envelope, smtputf8 = envelope_address(recipient)
         return OutgoingMessage(time.time_ns() // 1000, envelope_address(sender_address(c.from_))[0],
-                               envelope, message.as_bytes(), smtputf8)
+                               envelope, message.as_bytes(policy=policy.SMTP), smtputf8)
 
 
 def send_test_copy(nl: Newsletter, month: str, to: str,

@@ -30,7 +30,15 @@ from newsletter.scheduler import Scheduler
 from newsletter.scheduling import schedule
 from tests.builders import load_month
 from tests.conftest import POSTGRES_URL, TEST_SECRET, _postgres_schema_url, make_config
-from tests.test_scheduling import EDITOR, SUBSCRIBERS, start_scheduler, stop_all, to_subscribers, wait_for
+from tests.test_scheduling import (
+    EDITOR,
+    SUBSCRIBERS,
+    plain_text,
+    start_scheduler,
+    stop_all,
+    to_subscribers,
+    wait_for,
+)
 
 TORONTO = ZoneInfo("America/Toronto")
 RULE = "first tuesday 09:00"
@@ -117,7 +125,7 @@ def decide_now(nl: Newsletter, kind: RecurringKind, now: datetime) -> RecurringO
 
 def editor_notes(catcher: SMTPCatcher) -> list[tuple[str, str]]:
     notes = [m.parse() for m in catcher.messages if m.recipients == (EDITOR,)]
-    return [(str(n["Subject"]), n.get_content()) for n in notes]
+    return [(str(n["Subject"]), plain_text(n)) for n in notes]
 
 
 def runs(nl: Newsletter) -> list[tuple[str, str, str]]:

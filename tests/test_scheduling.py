@@ -4,6 +4,7 @@ scheduler processes (restarted, and two at once) sending to a loopback SMTP serv
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,7 @@ from newsletter.scheduling import (
 from newsletter.sending.engine import Sender
 from newsletter.transports import make_transport
 from tests.builders import MONTH, load_month
-from tests.conftest import REPO, TEST_SECRET
+from tests.conftest import REPO, TEST_SECRET, make_config
 from tests.test_send_smtp import HookAfterFirstBatch
 
 GRACE = timedelta(hours=6)
@@ -65,6 +67,11 @@ def edition_status(nl: Newsletter) -> EditionStatus:
     with nl.session() as session:
         edition = session.query(Edition).filter_by(month=MONTH).one()
         return edition.status
+
+
+def plain_text(message: EmailMessage) -> str:
+    """A text part as read from the wire, CRLF line ends as plain newlines."""
+    return str(message.get_content()).replace("\r\n", "\n")
 
 
 def to_subscribers(catcher: SMTPCatcher) -> list[str]:
@@ -165,7 +172,7 @@ def test_report_goes_to_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> 
     send_scheduled(nl, MONTH, now=AT, notifier=Notifier(nl.config.with_overrides(editor_email=EDITOR)))
     notes = [m.parse() for m in smtp_server.messages if m.recipients == (EDITOR,)]
     assert [str(n["Subject"]).split("] ")[1] for n in notes] == ["2015-01: sending started", "2015-01: sent"]
-    assert "Sent: 3\n" in notes[1].get_content()
+    assert "Sent: 3\n" in plain_text(notes[1])
 
 
 def test_an_alert_the_mail_server_refused_is_delivered_by_a_later_poll(nl: Newsletter,
@@ -197,8 +204,25 @@ def test_an_alert_the_mail_server_refused_is_delivered_by_a_later_poll(nl: Newsl
         scheduler.stop()
     [alert] = [m.parse() for m in smtp_server.messages]
     assert str(alert["Subject"]).endswith("] ALERT 2015-01: scheduled send missed")
-    assert alert.get_content().startswith("(Written at ") and "was due at 2030-01-01 14:00 UTC" \
-        in alert.get_content()
+    assert plain_text(alert).startswith("(Written at ") and "was due at 2030-01-01 14:00 UTC" \
+        in plain_text(alert)
+
+
+def test_a_store_that_fails_does_not_stop_the_alert(smtp_server: SMTPCatcher, tmp_path: Path) -> None:
+    """The alert may be about the database itself: keeping the note fails, sending it does not."""
+    broken = Newsletter.open(make_config(f"sqlite:///{tmp_path / 'never-initialised.db'}",
+                                         smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                                         editor_email=EDITOR))
+    try:
+        Notifier(broken.config, store=broken).note("ALERT 2015-01: scheduled send failed",
+                                                   "The store is down.")
+    finally:
+        broken.close()
+    [received] = smtp_server.messages
+    assert re.search(rb"(?<!\r)\n", received.data) is None, "bare LF on the wire (RFC 5321 2.3.8)"
+    alert = received.parse()
+    assert str(alert["Subject"]).endswith("] ALERT 2015-01: scheduled send failed")
+    assert plain_text(alert) == "The store is down.\n"
 
 
 def test_cancel_and_reschedule_while_the_scheduler_runs(nl: Newsletter) -> None:
