@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, and_, delete, exists, select
 from sqlalchemy.orm import Session
 
 from newsletter.db import utcnow
@@ -172,6 +172,12 @@ def chosen_topics(session: Session, ids: list[int]) -> dict[int, set[str]]:
     return chosen
 
 
+def receives_mail() -> ColumnElement[bool]:
+    """Active, not paused, not suppressed: who an edition may go to, at planning and at claim."""
+    return and_(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.paused_at.is_(None),
+                ~exists().where(Suppression.email_hash == Subscriber.email_hash))
+
+
 def iter_audience(session: Session, chunk_size: int = 2000) -> Iterator[list[Recipient]]:
     """Active, unpaused, unsuppressed subscribers in id order, a chunk at a time (keyset
     pagination). Pause is a plain column test on the row already read: no join, no extra index."""
@@ -180,9 +186,7 @@ def iter_audience(session: Session, chunk_size: int = 2000) -> Iterator[list[Rec
         rows = session.execute(
             select(Subscriber.id, Subscriber.uid, Subscriber.email, Subscriber.name,
                    Subscriber.all_topics)
-            .where(Subscriber.id > last_id, Subscriber.status == SubscriberStatus.ACTIVE,
-                   Subscriber.paused_at.is_(None),
-                   ~exists().where(Suppression.email_hash == Subscriber.email_hash))
+            .where(Subscriber.id > last_id, receives_mail())
             .order_by(Subscriber.id).limit(chunk_size)).all()
         if not rows:
             return

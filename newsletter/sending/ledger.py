@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from subscribers.models import Subscriber, SubscriberStatus, Suppression
+from subscribers.models import Subscriber
+from subscribers.store import receives_mail
 
 from ..content.models import Edition, EditionStatus
 from ..db.types import new_uid
@@ -151,8 +152,7 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
     an unsubscribe or a pause takes effect even during a send; their count comes back too (a
     batch of only those claims nothing, yet the ledger is not done).
     """
-    eligible = and_(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.paused_at.is_(None),
-                    ~exists().where(Suppression.email_hash == Subscriber.email_hash))
+    eligible = receives_mail()
     base = (select(Delivery.id, Delivery.variant, Subscriber.id, Subscriber.uid, Subscriber.email,
                    Subscriber.name, Subscriber.all_topics, Delivery.attempts,
                    case((eligible, True), else_=False))
