@@ -39,6 +39,7 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import insert, select  # noqa: E402
 
+from newsletter.catcher import free_port  # noqa: E402
 from newsletter.config import Config, load_config  # noqa: E402
 from newsletter.content.store import assemble_edition, upsert_summary  # noqa: E402
 from newsletter.content.summary_file import read_summary_file  # noqa: E402
@@ -290,17 +291,12 @@ def edition(nl: Newsletter):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------------------- SMTP
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
 
 class SmtpSink:
     """`smtp-sink -c` on a free loopback port; `received()` reads its running message counter."""
 
     def __init__(self, max_sessions: int = 256) -> None:
-        self.host, self.port = LOOPBACK, free_port()
+        self.host, self.port = LOOPBACK, free_port(LOOPBACK)
         self.max_sessions = max_sessions
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None

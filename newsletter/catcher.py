@@ -51,7 +51,7 @@ class SMTPCatcher:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, folder: Path | None = None,
                  handler: Any = None) -> None:
         self.handler = handler or CatchingHandler(folder)
-        self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host),
+        self.controller = Controller(self.handler, hostname=host, port=port or free_port(host),
                                      enable_SMTPUTF8=True, data_size_limit=0)
 
     @property
@@ -74,7 +74,8 @@ class SMTPCatcher:
         self.controller.stop()
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for a server about to start, or a refused connection)."""
     import socket
     with socket.socket() as probe:
         probe.bind((host, 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 import newsletter.cli.schedule  # noqa: F401  (registers the commands)
-from newsletter.catcher import SMTPCatcher
+from newsletter.catcher import SMTPCatcher, free_port
 from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
 from newsletter.context import Newsletter
@@ -177,10 +176,7 @@ def test_report_goes_to_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> 
 
 def test_an_alert_the_mail_server_refused_is_delivered_by_a_later_poll(nl: Newsletter,
                                                                        smtp_server: SMTPCatcher) -> None:
-    with socket.socket() as probe:  # a loopback port nobody listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    down = nl.config.with_overrides(editor_email=EDITOR, smtp_port=closed_port)
+    down = nl.config.with_overrides(editor_email=EDITOR, smtp_port=free_port())  # refused
     set_scheduled(nl, AT)
     send_scheduled(nl, MONTH, now=AT + GRACE + timedelta(minutes=1), notifier=Notifier(down, store=nl))
     assert smtp_server.messages == [] and edition_status(nl) is EditionStatus.MISSED
@@ -421,9 +417,7 @@ def test_run_serves_the_web_app_and_sends_on_time(nl: Newsletter, smtp_server: S
                                                    tmp_path: Path) -> None:
     """`newsletter run`, the one-machine deployment (and the systemd unit's command): the pages
     answer while the scheduler sends at its time, and SIGTERM ends both cleanly."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = tmp_path / "run.log"
     at = in_seconds(5)
     set_scheduled(nl, at)
