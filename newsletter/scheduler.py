@@ -132,6 +132,7 @@ class Scheduler:
         self.nl, self.poll_seconds, self.clock = nl, poll_seconds, clock
         self.key = store_key(nl)
         self.monthly = MonthlyRule.of(nl.config)
+        self.notifier = Notifier(nl.config, store=nl)
         self.stopping = threading.Event()
         """Set by `stop` (and SIGTERM/SIGINT): running sends end after their current batch."""
         self._sync_lock = threading.Lock()
@@ -170,8 +171,8 @@ class Scheduler:
         log.info("scheduler stopped")
 
     def send(self, month: str, *, resume: bool = False) -> None:
-        self._once(f"send:{month}", lambda: send_scheduled(self.nl, month, now=self.clock(),
-                                                            resume=resume, stop=self.stopping))
+        self._once(f"send:{month}", lambda: send_scheduled(
+            self.nl, month, now=self.clock(), notifier=self.notifier, resume=resume, stop=self.stopping))
 
     def recurring(self, kind: RecurringKind, month: str) -> None:
         """Decide one occurrence of the monthly rule; a complete edition is sent right here."""
@@ -180,10 +181,10 @@ class Scheduler:
             return
 
         def act() -> None:
-            outcome = run_recurring(self.nl, monthly, kind, month, self.clock(),
-                                    Notifier(self.nl.config, store=self.nl))
+            outcome = run_recurring(self.nl, monthly, kind, month, self.clock(), self.notifier)
             if outcome is RecurringOutcome.SCHEDULED:
-                send_scheduled(self.nl, month, now=self.clock(), stop=self.stopping)
+                send_scheduled(self.nl, month, now=self.clock(), notifier=self.notifier,
+                               stop=self.stopping)
 
         self._once(f"recurring:{kind.value}:{month}", act)
 
@@ -232,7 +233,7 @@ class Scheduler:
                     due.at, "newsletter.scheduler:run_recurring_job", [self.key, due.kind.value, due.month])
         self._mirror(wanted)
         self.resume_interrupted(only_due=True)
-        Notifier(self.nl.config, store=self.nl).retry_undelivered(now)
+        self.notifier.retry_undelivered(now)
 
     def _mirror(self, wanted: dict[str, tuple[datetime, str, list[str]]]) -> None:
         jobs = {job.id: job for job in self.aps.get_jobs(jobstore="default")}

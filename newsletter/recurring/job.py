@@ -111,12 +111,15 @@ def pending(nl: Newsletter, monthly: MonthlyRule, now: datetime) -> list[Due]:
     return [due for due in candidates if (due.kind, due.month) not in done]
 
 
+def _decision(due: Due, outcome: RecurringOutcome, detail: str = "") -> RecurringRun:
+    return RecurringRun(kind=due.kind, month=due.month, due_at=due.at, outcome=outcome, detail=detail)
+
+
 def _record(nl: Newsletter, due: Due, outcome: RecurringOutcome, detail: str = "") -> bool:
     """Store the decision; False when another process made it first (and so acts instead)."""
     try:
         with nl.session() as session:
-            session.add(RecurringRun(kind=due.kind, month=due.month, due_at=due.at,
-                                     outcome=outcome, detail=detail))
+            session.add(_decision(due, outcome, detail))
     except IntegrityError:
         log.info("%s %s: already decided by another process", due.month, due.kind.value)
         return False
@@ -229,8 +232,7 @@ def _put_on_schedule(nl: Newsletter, due: Due) -> bool:
                 .values(status=EditionStatus.SCHEDULED, scheduled_at=due.at)).rowcount  # type: ignore[attr-defined]
             if moved != 1:
                 return False
-            session.add(RecurringRun(kind=due.kind, month=due.month, due_at=due.at,
-                                     outcome=RecurringOutcome.SCHEDULED, detail=""))
+            session.add(_decision(due, RecurringOutcome.SCHEDULED))
     except IntegrityError:
         log.info("%s send: already decided by another process", due.month)
         return False
