@@ -37,6 +37,9 @@ __all__ = ["Notifier", "send_test_copy"]
 
 log = logging.getLogger(__name__)
 TEST_PREFIX = "[TEST] "
+UNREACHABLE_ADVICE = ("Stopped before the end: the mail server did not answer several times in a "
+                      "row. Check that it is running and reachable (NEWSLETTER_SMTP_HOST/_PORT); "
+                      "the next send continues where this one stopped.")
 
 
 def _hand_over(config: Config, message: OutgoingMessage,
@@ -66,7 +69,17 @@ class Notifier:
         self.note(f"{month}: sending started", f"The {month} edition started sending at "
                   f"{utcnow():%Y-%m-%d %H:%M} UTC{when}.\nA report follows when it ends.")
 
+    def unreachable(self, report: SendReport) -> None:
+        """A run that gave up on a server that never answered: the editor must hear of it."""
+        self.note(f"ALERT {report.month}: the mail server did not answer; sending stopped",
+                  f"Sent before it stopped: {report.sent}\n{UNREACHABLE_ADVICE}\n"
+                  + "\n".join(f"  {count} x {reason}"
+                              for reason, count in report.reasons.most_common(3)))
+
     def report(self, report: SendReport) -> None:
+        if report.stopped == "unreachable":
+            self.unreachable(report)
+            return
         lines = [f"Sent: {report.sent}", f"Failed (will be retried): {report.failed}",
                  f"Rejected: {report.rejected}",
                  f"Uncertain: {report.uncertain + report.recovered_uncertain}",

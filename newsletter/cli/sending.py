@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..notify import Notifier
 from ..sending import control
 from ..sending.engine import Sender, SendReport
 from ..sending.report import edition_status, plan_without_sending
@@ -55,6 +56,8 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) 
     finally:
         transport.close()
     _print_report(month, report)
+    if report.stopped == "unreachable":
+        Notifier(nl.config, store=nl).unreachable(report)
 
 
 def _print_report(month: str, report: SendReport) -> None:
@@ -72,7 +75,10 @@ def _print_report(month: str, report: SendReport) -> None:
                    "--resend-uncertain.", err=True)
     for reason, count in report.reasons.most_common():
         click.echo(f"  {count} × {reason}")
-    if report.stopped == "interrupted":
+    if report.stopped == "unreachable":
+        click.echo("Stopped: the mail server did not answer several connections in a row. Check "
+                   f"that it is running, then `newsletter send {month}` continues.", err=True)
+    elif report.stopped == "interrupted":
         click.echo(f"Stopped after the current batch; `newsletter send {month}` continues.")
     elif report.stopped:
         click.echo(f"The edition was {report.stopped}; stopped after the current batch.")

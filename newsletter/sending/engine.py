@@ -43,6 +43,8 @@ __all__ = ["Progress", "SendReport", "Sender"]
 Progress = Callable[[int, int], None]
 Topics = dict[int, frozenset[str] | None]
 _HALTING = {EditionStatus.PAUSED: "paused", EditionStatus.CANCELLED: "cancelled"}
+UNREACHABLE_BATCHES = 3
+"""Consecutive batches in which every connection timed out before the run gives up."""
 
 
 def retry_policy(config: Config) -> RetryPolicy:
@@ -67,6 +69,7 @@ class Sender:
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.stop = stop or threading.Event()
         self.sleep = sleep or self.stop.wait
+        self._unreachable_batches = 0
         nl.config.secret_keys  # noqa: B018  (fail before touching the ledger if unset)
 
     def send(self, month: str, *, resend_uncertain: bool = False) -> SendReport:
@@ -149,12 +152,15 @@ class Sender:
         so on SQLite the whole claim holds the write lock."""
         if self.stop.is_set():
             return [], {}, "interrupted", 0
+        if self._unreachable_batches >= UNREACHABLE_BATCHES:
+            return [], {}, "unreachable", 0
         with self.nl.session() as session:
             ledger.heartbeat(session, run_id, self.clock())
             state = ledger.edition_state(session, edition_id)
             if state in _HALTING:
                 return [], {}, _HALTING[state], 0
-            claimed, left = ledger.claim_batch(session, edition_id, run_id, limit, self.clock())
+            claimed, left = ledger.claim_batch(session, edition_id, run_id, limit, self.clock(),
+                                                self.retry.max_attempts)
             return claimed, self._chosen_topics(session, claimed), None, left
 
     def _wait_for_retry(self, edition_id: int) -> bool:
@@ -212,6 +218,8 @@ class Sender:
                              SubscriberStatus.BOUNCED)
         report.add(results)
         report.uncertain += len(unknown)
+        unreachable = bool(results) and all(r.unreachable for r in results)
+        self._unreachable_batches = self._unreachable_batches + 1 if unreachable else 0
 
     def _finish(self, edition: EditionContent, run_id: str, report: SendReport) -> None:
         now = self.clock()

@@ -145,12 +145,14 @@ def count_due(session: Session, edition_id: int, now: datetime) -> int:
 
 
 def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
-                now: datetime) -> tuple[list[Claimed], int]:
+                now: datetime, max_attempts: int) -> tuple[list[Claimed], int]:
     """Mark up to `limit` due rows in_flight for this run; the caller commits before sending.
 
     Rows whose subscriber left, paused or was suppressed since planning are rejected instead, so
     an unsubscribe or a pause takes effect even during a send; their count comes back too (a
-    batch of only those claims nothing, yet the ledger is not done).
+    batch of only those claims nothing, yet the ledger is not done). A failed row that used up
+    its `max_attempts` in this very run is left for a later run, whatever its due time says:
+    otherwise a short `retry_later` would retry it in a tight loop.
     """
     eligible = receives_mail()
     base = (select(Delivery.id, Delivery.variant, Subscriber.id, Subscriber.uid, Subscriber.email,
@@ -159,8 +161,11 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id))
     # One query per status, each walking the (edition, status, id) index: an OR of the two makes
     # SQLite sort every due row of the edition on every claim (quadratic over a large send).
+    tries_left_in_run = or_(Delivery.attempts < max_attempts, Delivery.run_id.is_(None),
+                            Delivery.run_id != run_id)
     due_now = (Delivery.status == DeliveryStatus.PENDING,
-               and_(Delivery.status == DeliveryStatus.FAILED, Delivery.next_attempt_at <= now))
+               and_(Delivery.status == DeliveryStatus.FAILED, Delivery.next_attempt_at <= now,
+                    tries_left_in_run))
     rows = sorted((row for condition in due_now for row in session.execute(
         base.where(Delivery.edition_id == edition_id, condition).order_by(Delivery.id)
         .limit(limit).with_for_update(of=Delivery, skip_locked=True)).all()),

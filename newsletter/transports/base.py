@@ -59,6 +59,9 @@ class SendResult:
     mailbox_gone: bool = False
     retry_after: float | None = None
     """Seconds the provider asked us to wait before trying again (HTTP Retry-After), if any."""
+    unreachable: bool = False
+    """The server never answered the connection (a connect or greeting timeout): nothing was
+    handed over. The send loop stops after a few batches of only these."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.outcome, Outcome):

@@ -16,7 +16,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
 from .base import Outcome, OutgoingMessage, SendResult
@@ -80,7 +80,11 @@ class Lane:
         self.connection: smtplib.SMTP | None = None
 
     def send(self, chunk: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """A result per message; ConfigError only if it came before the first message."""
+        """A result per message; ConfigError only if it came before the first message.
+
+        After a connection that timed out, the rest of the slice is not tried: a server that
+        never answers would otherwise cost one full timeout per message.
+        """
         self._check_idle_connection()
         results: list[SendResult] = []
         for message in chunk:
@@ -90,6 +94,10 @@ class Lane:
                 if not results:
                     raise
                 results.extend(SendResult(m.delivery_id, Outcome.TEMPORARY, detail=str(err))
+                               for m in chunk[len(results):])
+                break
+            if results[-1].unreachable:
+                results.extend(replace(results[-1], delivery_id=m.delivery_id)
                                for m in chunk[len(results):])
                 break
         return results
@@ -107,9 +115,12 @@ class Lane:
 
     def _send_one(self, message: OutgoingMessage) -> SendResult:
         data = self.sign(message.data) if self.sign else message.data
-        try:
-            if self.connection is None:
+        if self.connection is None:
+            try:
                 self.connection = connect(self.settings)
+            except (smtplib.SMTPException, OSError) as err:
+                return self._not_connected(message, err)
+        try:
             options = ["SMTPUTF8"] if message.smtputf8 else []
             refused = self.connection.sendmail(message.envelope_from, [message.recipient], data,
                                                mail_options=options)
@@ -132,6 +143,16 @@ class Lane:
             code, reply = refused[message.recipient]
             return self._failed(message, code, reply)
         return SendResult(message.delivery_id, Outcome.SENT)
+
+    def _not_connected(self, message: OutgoingMessage, err: Exception) -> SendResult:
+        """Refused or timed out before any command: temporary; a timeout also `unreachable`."""
+        s = self.settings
+        if isinstance(err, TimeoutError) or isinstance(err.__context__, TimeoutError):
+            return SendResult(message.delivery_id, Outcome.TEMPORARY, unreachable=True,
+                              detail=f"smtp: {s.host}:{s.port} did not answer within "
+                              f"{s.timeout:g} s")
+        return SendResult(message.delivery_id, Outcome.TEMPORARY,
+                          detail=f"smtp: connection problem: {err or type(err).__name__}")
 
     def _failed(self, message: OutgoingMessage, code: int, reply: bytes | str) -> SendResult:
         outcome, gone = classify(code)
