@@ -18,7 +18,7 @@ from newsletter.context import Newsletter
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
-TEST_SECRET = "test-secret-" + secrets.token_hex(8)
+TEST_SECRET = "test-secret-" + secrets.token_hex(16)  # 44 bytes: keys under 32 are refused
 
 
 def _postgres_schema_url() -> Iterator[str]:

@@ -53,5 +53,6 @@ def test_a_missing_secret_is_reported_only_when_needed(tmp_path: Path) -> None:
     config = load_config(environ=write(tmp_path, ""))
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET_KEY is not set"):
         _ = config.secret_keys
-    rotated = load_config(environ={**write(tmp_path, ""), "NEWSLETTER_SECRET_KEY": "new, old"})
-    assert rotated.secret_keys == ["new", "old"]
+    new, old = "n" * 32, "o" * 40
+    rotated = load_config(environ={**write(tmp_path, ""), "NEWSLETTER_SECRET_KEY": f"{new}, {old}"})
+    assert rotated.secret_keys == [new, old]

@@ -46,6 +46,8 @@ def open_newsletter(ctx: click.Context, *, ready: bool = True) -> Newsletter:
     root = ctx.find_root()
     if root.obj is None:
         config = load_config(overrides={"database_url": root.params.get("database_url")})
+        for warning in config.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         root.obj = Newsletter.open(config)
         root.call_on_close(root.obj.close)
     if ready:
@@ -84,7 +86,7 @@ def init(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def settings(as_json: bool) -> None:
-    """List every setting, its environment variable, default and meaning.
+    """List every setting, its environment variable, default, allowed range and meaning.
 
     Example:
 
@@ -96,7 +98,8 @@ def settings(as_json: bool) -> None:
         return
     for s in table:
         default = "(secret)" if s["secret"] else repr(s["default"])
-        click.echo(f"{s['env']:<32} {default:<40} {s['help']}")
+        allowed = f" [{s['allowed']}]" if s["allowed"] else ""
+        click.echo(f"{s['env']:<32} {default:<40} {s['help']}{allowed}")
 
 
 def main() -> None:
