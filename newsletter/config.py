@@ -7,6 +7,7 @@ out of git when it holds secrets (the shipped `.gitignore` does).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -110,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_window_seconds", 3600, "The signup rate-limit window", at_least=1),
     Setting("proxy_hops", 0, "Reverse proxies in front of the web app (trusted X-Forwarded-For hops)",
             at_least=0),
+    Setting("trusted_proxy", "127.0.0.1",
+            "IP address the reverse proxy connects from; its X-Forwarded-For/-Proto are believed when "
+            "proxy_hops > 0 (* for any)"),
     Setting("editor_email", "", "Where send reports and scheduler alerts go (empty: logged only)"),
     Setting("schedule_grace_hours", 6.0,
             "A scheduled send still goes out this many hours late (scheduler down); later: missed",
@@ -173,6 +177,7 @@ class Config:
     rate_limit_per_address: int
     rate_limit_window_seconds: int
     proxy_hops: int
+    trusted_proxy: str
     editor_email: str
     schedule_grace_hours: float
     recurring_rule: str
@@ -361,6 +366,13 @@ def _validate(config: Config) -> None:
     parts = urlsplit(config.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{config.where('base_url')}: {config.base_url!r} must be an absolute http(s) URL")
+    if config.trusted_proxy != "*":
+        try:
+            ipaddress.ip_address(config.trusted_proxy)
+        except ValueError:
+            raise ConfigError(f"{config.where('trusted_proxy')}: {config.trusted_proxy!r} is not an "
+                              "IP address (waitress compares it exactly: 127.0.0.1, ::1, or * for any)"
+                              ) from None
     if config.retry_jitter not in ("full", "equal", "none"):
         raise ConfigError(f"{config.where('retry_jitter')}: {config.retry_jitter!r} is not one of "
                           "full, equal, none")

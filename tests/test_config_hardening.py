@@ -89,6 +89,7 @@ def test_the_cli_refuses_a_short_key_in_one_line(tmp_path: Path) -> None:
     ("NEWSLETTER_RATE_LIMIT_WINDOW_SECONDS", "0", "rate_limit_window_seconds: must be at least 1"),
     ("NEWSLETTER_SMTP_CONNECTIONS", "0", "smtp_connections: must be at least 1"),
     ("NEWSLETTER_PROXY_HOPS", "-1", "proxy_hops: must be at least 0"),
+    ("NEWSLETTER_TRUSTED_PROXY", "localhost", "trusted_proxy: 'localhost' is not an IP address"),
 ])
 def test_out_of_range_environment_values_are_refused(tmp_path: Path, variable: str, value: str,
                                                      message: str) -> None:

@@ -191,12 +191,11 @@ def run(ctx: click.Context, host: str, port: int, threads: int) -> None:
     import waitress
 
     from ..scheduler import run_until_signalled
-    from ..web.app import create_app
+    from .web import waitress_app
 
     _log_to_stderr()
     nl = open_newsletter(ctx)
-    server = waitress.create_server(create_app(nl), host=host, port=port, threads=threads,
-                                    ident="newsletter", max_request_body_size=64 * 1024,
-                                    clear_untrusted_proxy_headers=True)
+    app, settings = waitress_app(nl)
+    server = waitress.create_server(app, host=host, port=port, threads=threads, **settings)
     click.echo(f"Serving {nl.config.base_url} and running the scheduler. Ctrl+C stops.", err=True)
     run_until_signalled(nl, serve=server.run)

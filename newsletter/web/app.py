@@ -63,10 +63,12 @@ ERROR_PAGES = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def create_app(nl: Newsletter | None = None, *, testing: bool = False) -> Flask:
+def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix: bool = True) -> Flask:
     """The public site for one newsletter (opened from the settings if not given).
 
     Refuses to start without NEWSLETTER_SECRET_KEY unless `testing`, where a random key is used.
+    With `proxy_hops` set, ProxyFix reads X-Forwarded-For/-Proto; `proxy_fix=False` when the WSGI
+    server already does (waitress under `newsletter serve`), so they are not applied twice.
     """
     if nl is None:
         nl = Newsletter.open(load_config())
@@ -92,8 +94,8 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False) -> Flask:
     app.extensions["newsletter"] = nl
     branding = branding_for(nl)
     app.jinja_env.globals.update(site=branding, csrf_token=csrf_token, csrf_field=CSRF_FIELD)
-    hops = int(getattr(nl.config, "proxy_hops", 0))
-    if hops:
+    hops = nl.config.proxy_hops
+    if hops > 0 and proxy_fix:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(_security_headers)
     app.before_request(_csrf_protect)
