@@ -13,16 +13,15 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from newsletter.content.summary_file import decode_utf8, single_line_problem, unknown_message
+from newsletter.content.summary_file import decode_utf8, unknown_message
 from newsletter.errors import ContentError, ContentErrors
 
 from .addresses import InvalidAddress, address_key, normalise_email
 
-__all__ = ["EXPORT_COLUMNS", "MAX_CSV_BYTES", "MAX_NAME_LENGTH", "SubscriberRow",
-           "export_subscribers_csv", "parse_subscriber_csv"]
+__all__ = ["EXPORT_COLUMNS", "MAX_CSV_BYTES", "SubscriberRow", "export_subscribers_csv",
+           "parse_subscriber_csv"]
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
-MAX_NAME_LENGTH = 200
 MAX_LISTED_ERRORS = 1000
 EXPORT_COLUMNS = ("email", "name", "topics", "status")
 _COLUMNS = ("email", "name", "topics")
@@ -118,20 +117,24 @@ def _email(raw: str) -> tuple[str | None, str | None]:
         return None, f"{raw[:80]!r} is not a usable address: {err}" if raw else f"{err}"
 
 
-def _name(raw: str) -> str | None:
-    if len(raw) > MAX_NAME_LENGTH:
-        return f"is {len(raw)} characters long; the limit is {MAX_NAME_LENGTH}"
-    return single_line_problem(raw)
+def _name(raw: str) -> tuple[str, str | None]:
+    """(clean name, problem), by the same rules as the web form's: one check for every way in."""
+    from .flows import validate_name  # here, not at the top: flows → store → csv_io
+
+    try:
+        return validate_name(raw), None
+    except ContentError as err:
+        return raw, err.reason
 
 
 def _row(line: int, record: list[str], columns: dict[str, int], topics: Collection[str],
          source: str) -> SubscriberRow | list[ContentError]:
     """The row, or every problem in it (each with its field), so one pass fixes the row."""
     email, email_problem = _email(_cell(record, columns, "email"))
-    name = _cell(record, columns, "name")
+    name, name_problem = _name(_cell(record, columns, "name"))
     chosen, topics_problem = _topics(_cell(record, columns, "topics"), topics)
     problems = [(field, problem) for field, problem in (
-        ("email", email_problem), ("name", _name(name)), ("topics", topics_problem)) if problem]
+        ("email", email_problem), ("name", name_problem), ("topics", topics_problem)) if problem]
     if problems or email is None:
         return [ContentError(problem, source=source, line=line, field=field)
                 for field, problem in problems]

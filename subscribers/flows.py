@@ -1,13 +1,19 @@
 """What a subscriber (or an administrator) can do, as library calls: no web framework in here.
 
-    signup → confirmation email → confirm → welcome email
+    signup → confirmation email → confirmation page → confirm (a POST) → welcome email
     preferences (name, topics, pause, resume) · unsubscribe (idempotent) · resubscribe from a link
     erase · suppress / unsuppress · purge unconfirmed · describe (everything held about a person)
 
 Every call that starts from a link takes the signed token itself and verifies it here, so no
 caller can act on a subscriber without one. Signup never tells whether an address is known: the
 caller gets nothing back, and the person gets either a confirmation or a "manage your
-preferences" email (or nothing, if the address is suppressed).
+preferences" email (or nothing, if the address is suppressed). Everything that depends on the
+address (reading and writing its record, the email) runs in one `defer`red job, so a web answer
+takes as long for a suppressed address as for a new one.
+
+A confirmation link activates only a signup still waiting for it: the link is bound to the
+record's state when it was sent (status, last unsubscribe, last confirmation), so one sent before
+the person confirmed and then left cannot bring them back. Signing up again sends a new link.
 
 Pausing sets `paused_at` and leaves the topics alone, so resuming brings them back as they were;
 saving preferences while paused keeps the pause. Coming back after leaving (signing up again,
@@ -48,16 +54,27 @@ from .mailer import Mail, Mailer, MailKind
 from .models import ConsentMethod, Subscriber, SubscriberStatus, Suppression
 from .tokens import InvalidToken, Purpose, TokenSigner
 
-__all__ = ["MAX_NAME_LENGTH", "Flows", "SubscriberView", "Unsubscribed", "validate_name"]
+__all__ = ["MAX_NAME_LENGTH", "Flows", "StaleConfirmation", "SubscriberView", "Unsubscribed",
+           "validate_name"]
 
 log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 100
 DEFAULT_CONFIRM_EXPIRY_DAYS = 7
-_FORBIDDEN_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Cc, zero-width and bidi controls, line/paragraph separators, lone surrogates: they split or
+# disguise the To header and the greeting.
+_FORBIDDEN_IN_NAME = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _URL_LIKE = re.compile(r"://|www\.", re.IGNORECASE)
+# RFC 2047 `=?charset?q?…?=`: mail programs decode it, =0D=0A included, into what we refused above.
+_ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
 
 Job = Callable[[], None]
+
+
+class StaleConfirmation(InvalidToken):
+    """A genuine confirmation link sent before the subscription ended: it must not bring the
+    person back (they left since); signing up again sends a link that works."""
 
 
 class Unsubscribed(StrEnum):
@@ -95,23 +112,31 @@ class SubscriberView:
 
 
 def validate_name(raw: str) -> str:
-    """The name as it will appear in the To header and the greeting: one line, no links."""
-    name = " ".join(raw.split()) if not _FORBIDDEN_IN_NAME.search(raw) else None
-    if name is None:
-        raise ContentError("the name cannot contain line breaks or control characters", field="name")
+    """The name as it will appear in the To header and the greeting: one line, no links, nothing
+    a mail program would decode into more. The one check for every way in (web, CSV, CLI)."""
+    found = _FORBIDDEN_IN_NAME.search(raw)
+    if found is not None:
+        raise ContentError("the name cannot contain line breaks or control characters (found "
+                           f"U+{ord(found.group()):04X} at character {found.start() + 1})",
+                           field="name")
+    name = " ".join(raw.split())
     if len(name) > MAX_NAME_LENGTH:
         raise ContentError(f"the name is longer than {MAX_NAME_LENGTH} characters", field="name")
     if _URL_LIKE.search(name):
         raise ContentError("the name cannot contain a web address", field="name")
+    if _ENCODED_WORD.search(name):
+        raise ContentError("the name cannot contain an encoded word (=?…?=), which mail programs "
+                           "decode", field="name")
     return name
 
 
 class Flows:
     """The subscriber flows over one opened Newsletter.
 
-    `defer(job)` decides when emails go out: by default at once; the web app passes a function
-    that runs them after the response, so the answer's timing does not depend on the address.
-    Email failures are logged, never raised: they must not change what the caller answers.
+    `defer(job)` decides when address-dependent work runs (recording a signup, sending an email):
+    by default at once; the web app passes a function that runs it out of band, so the answer's
+    timing does not depend on the address. Email failures are logged, never raised: they must not
+    change what the caller answers.
     """
 
     def __init__(self, nl: Newsletter, *, mailer: Mailer | None = None,
@@ -168,15 +193,27 @@ class Flows:
     def signup(self, email: str, name: str, topics: frozenset[str] | None, client_ip: str,
                source: str = "") -> None:
         """Ask for a subscription. Invalid input raises ContentErrors; otherwise the outcome is
-        the same for every address and only the email (if any) differs."""
-        address, name, topics = self.validate(email, name, topics)
+        the same for every address and only the email (if any) differs.
+
+        Only the input is checked here; the rest is one deferred job whatever the address, since
+        returning early for a suppressed one (or writing a row for a new one) would be timeable.
+        """
+        self.signup_validated(*self.validate(email, name, topics), client_ip, source)
+
+    def signup_validated(self, address: str, name: str, topics: frozenset[str] | None,
+                         client_ip: str, source: str = "") -> None:
+        """`signup` for input exactly as `validate` returned it (the web validates first, to
+        show the form's errors, and must not query twice for some addresses only)."""
         source = source or self.config.base_url.rstrip("/") + "/subscribe"
-        try:
-            mail = self._record_signup(address, name, topics, client_ip, source)
-        except IntegrityError:  # the same new address, twice at once: the row exists now
-            mail = self._record_signup(address, name, topics, client_ip, source)
-        if mail is not None:
-            self._send(mail)
+
+        def job() -> None:
+            try:
+                mail = self._record_signup(address, name, topics, client_ip, source)
+            except IntegrityError:  # the same new address, twice at once: the row exists now
+                mail = self._record_signup(address, name, topics, client_ip, source)
+            if mail is not None:
+                self._deliver(mail)  # already out of band: deferring again would need the app
+        self.defer(job)
 
     def _record_signup(self, address: str, name: str, topics: frozenset[str] | None,
                        client_ip: str, source: str) -> Mail | None:
@@ -203,19 +240,26 @@ class Flows:
             store.set_topics(session, subscriber, topics)
             session.flush()
             expiry_days = self.confirm_expiry.days
-            confirm_url = self._url("confirm", self.sign(Purpose.CONFIRM, subscriber.uid))
+            confirm_url = self._url("confirm", self.sign(
+                Purpose.CONFIRM, f"{subscriber.uid}.{_confirmation_state(subscriber)}"))
             return self._mail(session, MailKind.CONFIRM, subscriber,
                               confirm_url=confirm_url, expiry_days=expiry_days)
+
+    def confirmation(self, token: str) -> SubscriberView:
+        """Who a confirmation link is for, changing nothing: what the page before the button
+        shows (link scanners open links). The same errors as `confirm`."""
+        with self.nl.session() as session:
+            return _view(session, self._confirmable(session, token))
 
     def confirm(self, token: str, client_ip: str) -> tuple[SubscriberView, bool]:
         """Activate the subscription a confirmation link was made for; (who, newly confirmed).
 
-        InvalidToken for a bad or expired link, or one whose record was purged since.
+        Someone already active (or suppressed) is shown as they are, with no second welcome.
+        InvalidToken for a bad or expired link, or one whose record was purged since;
+        StaleConfirmation for one sent before the subscription ended.
         """
-        uid = self.signer.verify(Purpose.CONFIRM, token,
-                                 max_age_seconds=int(self.confirm_expiry.total_seconds()))
         with self.nl.session() as session:
-            subscriber = self._by_uid(session, uid)
+            subscriber = self._confirmable(session, token)
             if subscriber.status is SubscriberStatus.ACTIVE or _suppressed(session, subscriber):
                 return _view(session, subscriber), False
             now = utcnow()
@@ -230,6 +274,21 @@ class Flows:
                               archive_url=_latest_archive_url(session, self.config.base_url))
         self._send(mail)
         return view, True
+
+    def _confirmable(self, session: Session, token: str) -> Subscriber:
+        """The subscriber a confirmation link is for, if it may still activate them (or they
+        are active already). A link carries `uid.state`; one from before states were signed
+        carries the bare uid and is honoured only while the signup is unconfirmed."""
+        payload = self.signer.verify(Purpose.CONFIRM, token,
+                                     max_age_seconds=int(self.confirm_expiry.total_seconds()))
+        uid, _, state = payload.partition(".")
+        subscriber = self._by_uid(session, uid)
+        if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED):
+            return subscriber
+        if not state or not hmac.compare_digest(state, _confirmation_state(subscriber)):
+            raise StaleConfirmation("this confirmation link was sent before the subscription "
+                                    "ended, so it cannot start it again")
+        return subscriber
 
     # -- from a preferences or unsubscribe link ----------------------------------------------
 
@@ -397,12 +456,14 @@ class Flows:
                     names.describe(subscriber.topic_slugs), context)
 
     def _send(self, mail: Mail) -> None:
-        def job() -> None:
-            try:
-                self.mailer.send(mail)
-            except NewsletterError:
-                log.exception("the %s email could not be sent", mail.kind.value)
-        self.defer(job)
+        self.defer(lambda: self._deliver(mail))
+
+    def _deliver(self, mail: Mail) -> None:
+        """Send now; a failure is logged, never raised (the person can simply ask again)."""
+        try:
+            self.mailer.send(mail)
+        except NewsletterError:
+            log.exception("the %s email could not be sent", mail.kind.value)
 
 
 def _address(email: str) -> str:
@@ -410,6 +471,19 @@ def _address(email: str) -> str:
         return normalise_email(email)
     except InvalidAddress as err:
         raise ContentError(str(err), field="email") from err
+
+
+def _confirmation_state(subscriber: Subscriber) -> str:
+    """What a confirmation link is bound to. Confirming, unsubscribing, bouncing and coming back
+    all change it, so a link sent before any of them stops working; signing up again while
+    waiting does not, so every link of one pending signup works."""
+    state = "|".join((subscriber.status.value, _moment(subscriber.unsubscribed_at),
+                      _moment(subscriber.confirmed_at)))
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()[:16]
+
+
+def _moment(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
 
 
 def _suppressed(session: Session, subscriber: Subscriber) -> bool:

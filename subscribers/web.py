@@ -1,8 +1,10 @@
 """The subscriber pages: a Flask blueprint over `subscribers.flows`. Parses forms, renders pages.
 
     GET  /subscribe                 the signup form
-    POST /subscribe                 → 303 /subscribe/check-your-inbox, whatever the address
-    GET  /confirm/<token>           activates the subscription (link in the confirmation email)
+    POST /subscribe                 → 303 /subscribe/check-your-inbox, whatever the address,
+                                    in the same time: the address's work is deferred
+    GET  /confirm/<token>           a page with one button: never confirms by itself
+    POST /confirm/<token>           activates the subscription (the page's button, CSRF)
     GET  /preferences/<token>       the preference centre; POST changes name/topics, pauses,
                                     resumes, resubscribes or unsubscribes (CSRF-protected)
     GET  /u/<token>                 a page with one button: never unsubscribes by itself
@@ -39,7 +41,7 @@ from newsletter.errors import ContentErrors
 from newsletter.web.app import check_csrf, csrf_exempt
 
 from .addresses import address_hash
-from .flows import MAX_NAME_LENGTH, Flows, SubscriberView, Unsubscribed
+from .flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, SubscriberView, Unsubscribed
 from .models import SubscriberStatus
 from .ratelimit import SlidingWindowLimiter
 from .tokens import InvalidToken, Purpose
@@ -87,9 +89,9 @@ def _site() -> Site:
 
 
 def _defer(job: Callable[[], None]) -> None:
-    """Run after the response has gone out (in production), or now (tests, CLI)."""
+    """Run beside the response, in a thread of its own (in production), or now (tests, CLI)."""
     if current_app.config.get("NEWSLETTER_MAIL_AFTER_RESPONSE"):
-        threading.Thread(target=_logged(job), name="newsletter-mail", daemon=True).start()
+        threading.Thread(target=_logged(job), name="newsletter-subscriber-job", daemon=True).start()
     else:
         job()
 
@@ -99,10 +101,8 @@ def _logged(job: Callable[[], None]) -> Callable[[], None]:
         try:
             job()
         except Exception:
-            logging.getLogger(__name__).exception("sending a subscriber email failed")
+            logging.getLogger(__name__).exception("a deferred subscriber job (signup or email) failed")
     return run
-
-
 
 
 # -- signup ------------------------------------------------------------------------------------
@@ -133,9 +133,10 @@ def subscribe_post() -> Any:
     if errors:
         return _signup_page(errors, form, status=400)
     if site.per_address.hit(address_hash(address)).allowed:
-        site.flows.signup(address, name, topics, client)
-    else:
-        log.info("signup rate limit reached for one address: no email sent")
+        site.flows.signup_validated(address, name, topics, client)
+    else:  # the same hand-off as a signup, so the answer's timing does not tell either
+        site.flows.defer(lambda: log.info("signup rate limit reached for one address: "
+                                          "no email sent"))
     return redirect(url_for(".check_inbox"), code=303)
 
 
@@ -146,11 +147,31 @@ def check_inbox() -> str:
 
 @blueprint.get("/confirm/<token>")
 def confirm(token: str) -> Any:
+    """Only a page (GET and HEAD alike): mail scanners follow links, and must not subscribe
+    anyone. Someone already subscribed sees so, with no button."""
+    flows = _site().flows
+    try:
+        view = flows.confirmation(token)
+    except InvalidToken as err:
+        return _bad_link(err)
+    if view.suppressed or view.status is SubscriberStatus.ACTIVE:
+        return _confirmed_page(flows, view, newly=False)
+    return render_template("web/confirm.html", view=view,
+                           topics=_topic_names(view, flows.topics()))
+
+
+@blueprint.post("/confirm/<token>")
+def confirm_post(token: str) -> Any:
+    """The page's button (CSRF-checked by the app, like every form): activates and welcomes."""
     flows = _site().flows
     try:
         view, newly = flows.confirm(token, request.remote_addr or "")
     except InvalidToken as err:
         return _bad_link(err)
+    return _confirmed_page(flows, view, newly=newly)
+
+
+def _confirmed_page(flows: Flows, view: SubscriberView, *, newly: bool) -> Any:
     return render_template("web/confirmed.html", view=view, newly=newly,
                            topics=_topic_names(view, flows.topics()),
                            preferences_url=url_for(".preferences", token=flows.sign(
@@ -354,4 +375,5 @@ def _unsubscribed_page(flows: Flows, uid: str | None, email: str, outcome: Unsub
 
 
 def _bad_link(err: InvalidToken) -> Any:
-    return render_template("web/bad_link.html", expired=err.expired), 400
+    return render_template("web/bad_link.html", expired=err.expired,
+                           stale=isinstance(err, StaleConfirmation)), 400

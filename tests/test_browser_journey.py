@@ -1,9 +1,9 @@
 """A clinician's whole journey in headless Chromium, against the app on a real WSGI server.
 
-Sign up → confirmation email (real SMTP on loopback) → confirm → change topics → pause: the
-edition goes out without them → resume: sent again, it reaches them with exactly those topics →
-one-click unsubscribe (a raw RFC 8058 POST) → the next edition skips them. Screenshots of every
-page go to test-artifacts/browser/ (git-ignored).
+Sign up → confirmation email (real SMTP on loopback) → the link's page, then its button →
+change topics → pause: the edition goes out without them → resume: sent again, it reaches them
+with exactly those topics → one-click unsubscribe (a raw RFC 8058 POST) → the next edition skips
+them. Screenshots of every page go to test-artifacts/browser/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -155,6 +155,10 @@ def test_signup_confirm_choose_topics_receive_and_leave(site: tuple[str, Newslet
         confirmation = mail_to(smtp_server, CLINICIAN, "confirm")
         assert confirmation["To"].addresses[0].display_name == "Dr. Ana Quiroga"
         page.goto(text_link(confirmation, "confirm"))
+        page.wait_for_selector("text=Confirm your subscription")
+        assert _status(nl) is SubscriberStatus.UNCONFIRMED  # opening the link alone changes nothing
+        shot("04-confirm")
+        page.click("text=Confirm my subscription")
         page.wait_for_selector("text=You are subscribed")
         shot("04-confirmed")
         welcome = mail_to(smtp_server, CLINICIAN, "Welcome")

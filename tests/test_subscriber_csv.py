@@ -111,8 +111,8 @@ def test_bad_rows_are_located_and_skipped_and_good_rows_kept() -> None:
     assert errors[2].reason == ("unknown topic 'alliance'; did you mean: "
                                 "alliance-and-therapeutic-relationship?")
     assert errors[3].reason == "'all' and 'none' cannot be combined with topic slugs"
-    assert errors[4].reason == "is 201 characters long; the limit is 200"
-    assert errors[1].reason == ("must be a single line without control characters "
+    assert errors[4].reason == "the name is longer than 100 characters"
+    assert errors[1].reason == ("the name cannot contain line breaks or control characters "
                                 "(found U+000D at character 3)")
 
 

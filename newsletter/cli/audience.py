@@ -10,6 +10,7 @@ import click
 
 from subscribers.addresses import InvalidAddress
 from subscribers.csv_io import export_subscribers_csv, parse_subscriber_csv
+from subscribers.flows import validate_name
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus
 from subscribers.store import add_subscriber, import_rows, list_subscribers
 
@@ -56,6 +57,10 @@ def subscribers_add(ctx: click.Context, email: str, name: str, topics: str | Non
 
         newsletter subscribers add ada@example.org --name "Ada Lovelace" --topics empathy,training
     """
+    try:  # the web's and the CSV import's rules: the name goes into the To header
+        name = validate_name(name)
+    except ContentError as err:
+        raise ContentError(err.reason, field="--name") from err
     nl = open_newsletter(ctx)
     with nl.session() as session:
         chosen = parse_topics_option(topics, topic_slugs(session))
