@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from newsletter.context import Newsletter
 from newsletter.domain import Named
 from newsletter.errors import ContentErrors
-from newsletter.web.app import check_csrf, csrf_exempt
+from newsletter.web.security import check_csrf, csrf_exempt
 
 from .addresses import address_hash
 from .flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, SubscriberView, Unsubscribed

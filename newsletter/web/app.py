@@ -3,13 +3,8 @@
 Views live in blueprints (`subscribers.web` for signup, confirmation, preferences and unsubscribe;
 the archive and provider webhooks later), registered in one place: `register_blueprints`.
 
-Security, for every response: a strict Content-Security-Policy (no script, no inline style, no
-framing), X-Frame-Options, Referrer-Policy `no-referrer` (links carry tokens), nosniff, and
-`Cache-Control: no-store` on pages. Request bodies are capped (MAX_CONTENT_LENGTH).
-
-CSRF: every POST must carry the `csrf_token` form field, equal to the random value kept in the
-signed session cookie (itsdangerous, keyed from NEWSLETTER_SECRET_KEY). A view that must accept a
-POST without it (RFC 8058 one-click unsubscribe) is marked `@csrf_exempt` and checks for itself.
+Security headers and CSRF are in `security.py`, which imports no blueprint, so every blueprint
+can use them. Request bodies are capped (MAX_CONTENT_LENGTH).
 """
 
 from __future__ import annotations
@@ -19,12 +14,10 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import jinja2
-from flask import Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Flask, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -33,23 +26,13 @@ from ..context import Newsletter
 from ..errors import ConfigError
 from ..paths import templates_dir
 from ..sending.compose import branding_for
+from .security import CSRF_FIELD, csrf_protect, csrf_token, security_headers
 
-__all__ = ["CSRF_FIELD", "MAX_REQUEST_BYTES", "check_csrf", "create_app", "csrf_exempt",
-           "csrf_token", "register_blueprints"]
+__all__ = ["MAX_REQUEST_BYTES", "create_app", "register_blueprints"]
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
-CSRF_FIELD = "csrf_token"
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
 ERROR_PAGES = {
     400: ("This request could not be used", "Something in it was missing or not valid. Go back, "
           "reload the page and try again."),
@@ -59,9 +42,6 @@ ERROR_PAGES = {
     429: ("Too many requests", "Please wait a little and try again."),
     500: ("Something went wrong on our side", "Nothing was changed. Please try again later."),
 }
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix: bool = True) -> Flask:
     """The public site for one newsletter (opened from the settings if not given).
@@ -97,8 +77,8 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix
     hops = nl.config.proxy_hops
     if hops > 0 and proxy_fix:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    app.after_request(_security_headers)
-    app.before_request(_csrf_protect)
+    app.after_request(security_headers)
+    app.before_request(csrf_protect)
     _install_error_pages(app)
     register_blueprints(app)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
@@ -113,51 +93,6 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(subscribers_blueprint)
     app.register_blueprint(archive_blueprint)
-
-
-# -- CSRF --------------------------------------------------------------------------------------
-
-def csrf_token() -> str:
-    """The value every form of this browser session carries (set on first use)."""
-    if CSRF_FIELD not in session:
-        session[CSRF_FIELD] = secrets.token_urlsafe(32)
-    return str(session[CSRF_FIELD])
-
-
-def check_csrf() -> None:
-    """400 unless the form's token matches the session's, compared in constant time."""
-    expected = session.get(CSRF_FIELD)
-    sent = request.form.get(CSRF_FIELD, "")
-    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(400, description="This form has expired or did not come from this site. Reload the "
-                               "page and send it again.")
-
-
-def csrf_exempt(view: F) -> F:
-    """Mark a view that checks CSRF itself (or must accept a POST without it)."""
-    view.csrf_exempt = True  # type: ignore[attr-defined]
-    return view
-
-
-def _csrf_protect() -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.routing_exception is not None:
-        return  # nothing to protect; a 404 or 405 is answered as such
-    view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, "csrf_exempt", False):
-        return
-    check_csrf()
-
-
-# -- responses ---------------------------------------------------------------------------------
-
-def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.endpoint != "static":
-        response.headers.setdefault("Cache-Control", "no-store")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
 
 
 def _install_error_pages(app: Flask) -> None:
