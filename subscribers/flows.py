@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -45,13 +45,12 @@ from newsletter.db.models import Topic
 from newsletter.domain import Named
 from newsletter.errors import ContentError, ContentErrors, NewsletterError
 from newsletter.sending.compose import branding_for
-from newsletter.sending.models import Delivery
 from newsletter.sending.recipients import TopicNames
 
 from . import store
 from .addresses import InvalidAddress, address_hash, normalise_email
 from .mailer import Mail, Mailer, MailKind
-from .models import ConsentMethod, Subscriber, SubscriberStatus, Suppression
+from .models import ConsentMethod, Subscriber, SubscriberStatus
 from .tokens import InvalidToken, Purpose, TokenSigner
 
 __all__ = ["MAX_NAME_LENGTH", "Flows", "StaleConfirmation", "SubscriberView", "Unsubscribed",
@@ -367,45 +366,14 @@ class Flows:
         with self.nl.session() as session:
             return store.purge_unconfirmed(session, cutoff)
 
-    def erase(self, email: str) -> bool:
-        """Delete everything held about the address except its hash, kept as a suppression so
-        that no import or signup brings it back. True if there was a subscriber record."""
-        address = _address(email)
-        with self.nl.session() as session:
-            subscriber = store.find(session, address)
-            if subscriber is not None:
-                session.delete(subscriber)  # topics and ledger rows go with it (ON DELETE CASCADE)
-            suppression = store.find_suppression(session, address)
-            if suppression is None:
-                session.add(Suppression(email_hash=address_hash(address), email=None,
-                                        reason="erased"))
-            else:
-                suppression.email, suppression.detail = None, ""
-            return subscriber is not None
-
     def suppress(self, email: str, reason: str = "manual", detail: str = "") -> None:
         with self.nl.session() as session:
-            store.suppress(session, _address(email), reason[:50] or "manual", detail)
+            store.suppress(session, parse_address(email), reason[:50] or "manual", detail)
 
     def unsuppress(self, email: str) -> str | None:
         """The reason the address was suppressed, or None if it was not."""
         with self.nl.session() as session:
-            return store.unsuppress(session, _address(email))
-
-    def describe(self, email: str) -> dict[str, Any] | None:
-        """Everything held about the address (a subject access answer), or None if nothing."""
-        address = _address(email)
-        with self.nl.session() as session:
-            subscriber = store.find(session, address)
-            suppression = store.find_suppression(session, address)
-            if subscriber is None and suppression is None:
-                return None
-            return {"email": address,
-                    "subscriber": None if subscriber is None else _record(session, subscriber),
-                    "suppression": None if suppression is None else {
-                        "reason": suppression.reason, "detail": suppression.detail,
-                        "email_kept": suppression.email is not None,
-                        "created_at": suppression.created_at}}
+            return store.unsuppress(session, parse_address(email))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -466,7 +434,8 @@ class Flows:
             log.exception("the %s email could not be sent", mail.kind.value)
 
 
-def _address(email: str) -> str:
+def parse_address(email: str) -> str:
+    """The normal form of an address a person typed; ContentError naming the field if unusable."""
     try:
         return normalise_email(email)
     except InvalidAddress as err:
@@ -500,20 +469,3 @@ def _latest_archive_url(session: Session, base_url: str) -> str:
     month = session.scalar(select(Edition.month).where(Edition.status == EditionStatus.SENT)
                            .order_by(Edition.month.desc()).limit(1))
     return f"{base_url.rstrip('/')}/archive/{month}" if month else ""
-
-
-def _record(session: Session, s: Subscriber) -> dict[str, Any]:
-    deliveries: Iterable[Any] = session.execute(
-        select(Edition.month, Delivery.status, Delivery.sent_at, Delivery.attempts)
-        .join(Edition, Edition.id == Delivery.edition_id)
-        .where(Delivery.subscriber_id == s.id).order_by(Edition.month))
-    return {"uid": s.uid, "email": s.email, "name": s.name, "status": s.status.value,
-            "topics": None if s.all_topics else sorted(t.slug for t in s.topics),
-            "language": s.language,
-            "consent": {"method": s.consent_method.value, "at": s.consent_at,
-                        "source": s.consent_source, "client_address_hash": s.consent_ip_hash},
-            "confirmed_at": s.confirmed_at, "unsubscribed_at": s.unsubscribed_at,
-            "paused_at": s.paused_at, "created_at": s.created_at, "updated_at": s.updated_at,
-            "deliveries": [{"edition": month, "status": status.value, "sent_at": sent_at,
-                            "attempts": attempts}
-                           for month, status, sent_at, attempts in deliveries]}

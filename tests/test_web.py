@@ -21,6 +21,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import inspect, select, text
 from werkzeug.test import TestResponse
 
+from newsletter import privacy
 from newsletter.catcher import SMTPCatcher
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
@@ -574,7 +575,7 @@ def test_one_click_unsubscribe_needs_no_csrf_and_is_idempotent(
 def test_a_genuine_link_for_an_erased_person_answers_calmly(newsletter: Newsletter,
                                                             client: FlaskClient) -> None:
     uid = add(newsletter, "bob@example.org")
-    Flows(newsletter).erase("bob@example.org")
+    privacy.erase(newsletter, "bob@example.org")
     response = client.post(f"/u/{sign(Purpose.UNSUBSCRIBE, uid, newsletter)}",
                            data="List-Unsubscribe=One-Click",
                            content_type="application/x-www-form-urlencoded")
@@ -612,28 +613,28 @@ def test_purge_erase_suppress_and_describe(newsletter: Newsletter) -> None:
     assert flows.purge_unconfirmed(older_than=timedelta(0)) == 1
     assert status_of(newsletter, "stale@example.org") is None
 
-    record = flows.describe("BOB@example.org")
+    record = privacy.describe(newsletter, "BOB@example.org")
     assert record is not None and record["subscriber"]["topics"] == ["empathy"]
     assert record["suppression"] is None
 
     flows.suppress("bob@example.org", "asked by phone")
-    assert flows.describe("bob@example.org")["suppression"]["reason"] == "asked by phone"  # type: ignore[index]
+    assert privacy.describe(newsletter, "bob@example.org")["suppression"]["reason"] == "asked by phone"  # type: ignore[index]
     assert flows.unsuppress("bob@example.org") == "asked by phone"
     assert flows.unsuppress("bob@example.org") is None
 
-    assert flows.erase("bob@example.org") is True
+    assert privacy.erase(newsletter, "bob@example.org") is True
     with newsletter.session() as session:
         assert find(session, "bob@example.org") is None
         [kept] = session.scalars(select(Suppression)).all()
         assert (kept.email, kept.reason) == (None, "erased")
         report = import_rows(session, [SubscriberRow(2, "bob@example.org", "Bob", None)], "test")
         assert report.skipped == {"suppressed": [2]} and report.added == 0
-    assert flows.describe("bob@example.org")["subscriber"] is None  # type: ignore[index]
+    assert privacy.describe(newsletter, "bob@example.org")["subscriber"] is None  # type: ignore[index]
 
 
 def test_import_brings_nobody_back_unless_forced(newsletter: Newsletter) -> None:
     add(newsletter, "left@example.org", status=SubscriberStatus.UNSUBSCRIBED)
-    Flows(newsletter).erase("erased@example.org")
+    privacy.erase(newsletter, "erased@example.org")
     rows = [SubscriberRow(2, "left@example.org", "Left", None),
             SubscriberRow(3, "erased@example.org", "Erased", frozenset({"empathy"}))]
     with newsletter.session() as session:

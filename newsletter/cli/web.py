@@ -10,6 +10,7 @@ import click
 
 from subscribers.flows import Flows
 
+from .. import privacy
 from ..context import Newsletter
 from ..errors import ContentError
 from . import cli, emit_json, library_errors, open_newsletter
@@ -91,7 +92,7 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
 
         newsletter subscribers show ada@example.org --json
     """
-    record = _flows(ctx).describe(email)
+    record = privacy.describe(open_newsletter(ctx), email)
     if record is None:
         raise ContentError("nothing is held about this address", field="email")
     if as_json:
@@ -129,7 +130,7 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"Erase everything held about {email}?", abort=True)
-    had_record = _flows(ctx).erase(email)
+    had_record = privacy.erase(open_newsletter(ctx), email)
     click.echo(f"{email}: {'erased' if had_record else 'no record held'}; suppressed by hash.")
 
 
