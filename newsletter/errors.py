@@ -5,6 +5,7 @@
     ├── ContentError                 a summary file, CSV row or edition is invalid
     │   └── ContentErrors            several of them at once, each located
     ├── RenderError                  a template failed or produced an unusable message
+    ├── ComposeError                 one recipient's message cannot be written: that row fails
     ├── StoreError                   the database is missing, unmigrated or refused an operation
     └── DeliveryError                one message (or batch) could not be handed over
         ├── TemporaryDeliveryError   try again later (SMTP 4xx, dropped connection, HTTP 429/5xx)
@@ -46,6 +47,12 @@ class ContentErrors(ContentError):
 
 class RenderError(NewsletterError):
     """A template could not be rendered into a valid message."""
+
+
+class ComposeError(NewsletterError):
+    """One recipient's message cannot be composed (an address or name no header can carry).
+
+    Only that recipient's row fails, with this as the reason; the rest of the batch goes out."""
 
 
 class StoreError(NewsletterError):

@@ -28,7 +28,7 @@ from .editor_notes import EditorNote, claim_retry, retry_due
 from .errors import ContentError, DeliveryError, NewsletterError
 from .sending.compose import Composer, sender_address
 from .sending.outcomes import SendReport
-from .sending.personalise import envelope_address
+from .sending.personalise import envelope_address, format_recipient
 from .sending.plan import variant_for, variant_key
 from .transports import make_transport
 from .transports.base import Outcome, OutgoingMessage, Transport
@@ -178,16 +178,19 @@ class Notifier:
     def build(self, subject: str, body: str, recipient: str | None = None) -> OutgoingMessage:
         c = self.config
         recipient = recipient or c.editor_email
+        envelope, smtputf8 = envelope_address(recipient)
         message = EmailMessage()
-        message["From"], message["To"] = c.from_, recipient
+        message["From"], message["To"] = c.from_, format_recipient("", recipient)
         message["Subject"] = f"[{c.organisation}] {subject}"
         message["Date"] = format_datetime(utcnow())
         message["Message-ID"] = make_msgid(domain=sender_address(c.from_).rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(body + "\n")
-        envelope, smtputf8 = envelope_address(recipient)
+        # RFC 6532: a non-ASCII local part goes raw in UTF-8; policy.SMTP would make it an
+        # encoded-word, which is no address at all.
+        data = message.as_bytes(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
         return OutgoingMessage(time.time_ns() // 1000, envelope_address(sender_address(c.from_))[0],
-                               envelope, message.as_bytes(policy=policy.SMTP), smtputf8)
+                               envelope, data, smtputf8)
 
 
 def send_test_copy(nl: Newsletter, month: str, to: str,

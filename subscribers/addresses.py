@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 __all__ = ["MAX_ADDRESS_LENGTH", "InvalidAddress", "address_hash", "address_key",
@@ -44,7 +45,18 @@ def address_key(normalised: str) -> str:
     for "is this the same person" questions (duplicates, suppression) case is ignored.
     """
     local, _, domain = normalised.rpartition("@")
-    return f"{local.casefold()}@{domain.lower()}"
+    return f"{local.casefold()}@{_domain_key(domain)}"
+
+
+def _domain_key(domain: str) -> str:
+    """The Unicode form `normalise_email` gives a domain (IDNA 2008, UTS 46), even for one it did
+    not normalise: `str.lower()` alone would turn a final `Σ` into `ς` where UTS 46 gives `σ`."""
+    if domain.isascii() and "xn--" not in domain.lower():
+        return domain.lower()
+    try:
+        return idna.decode(idna.encode(domain, uts46=True))
+    except UnicodeError:  # idna.IDNAError is one
+        return domain.lower()
 
 
 def address_hash(email: str) -> str:

@@ -22,10 +22,10 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.db import utcnow
 from newsletter.domain import Branding
-from newsletter.errors import PermanentDeliveryError, RenderError, TemporaryDeliveryError
+from newsletter.errors import ComposeError, PermanentDeliveryError, RenderError, TemporaryDeliveryError
 from newsletter.render import Renderer, check_rendered
-from newsletter.sending.compose import sender_address
-from newsletter.sending.personalise import compile_template, envelope_address, format_recipient
+from newsletter.sending.compose import CANNOT_COMPOSE, fill_in, sender_address
+from newsletter.sending.personalise import compile_template, envelope_address
 from newsletter.sending.recipients import LinkMaker, default_unsubscribe_mailto
 from newsletter.transports import make_transport
 from newsletter.transports.base import Outcome, OutgoingMessage, Transport
@@ -49,7 +49,7 @@ SUBJECTS = {
     MailKind.MANAGE: "Your subscription to {name}",
 }
 PREHEADERS = {
-    MailKind.CONFIRM: "One click and you are subscribed. If you did not ask, ignore this email.",
+    MailKind.CONFIRM: "Open the link and press the button to subscribe. Did not ask? Ignore this email.",
     MailKind.WELCOME: "What you will receive, and how to change it.",
     MailKind.MANAGE: "You are already subscribed. Here is the link to change your topics.",
 }
@@ -82,7 +82,8 @@ class Mailer:
         self.envelope_from = envelope_address(sender_address(config.from_))[0]
 
     def build(self, mail: Mail) -> OutgoingMessage:
-        """The finished message, exactly as the transport will get it."""
+        """The finished message, exactly as the transport will get it; ComposeError if it cannot be
+        written for this address or name."""
         context = {"subject": SUBJECTS[mail.kind].format(name=self.branding.newsletter_name),
                    "preheader": PREHEADERS[mail.kind], **mail.context}
         rendered = self.renderer.render_message(mail.kind.value, context)
@@ -97,21 +98,20 @@ class Mailer:
                   "unsubscribe_url": unsubscribe,
                   "preferences_url": self.links.preferences_url(mail.uid)}
         message_id = f"<{mail.kind.value}.{secrets.token_hex(10)}@{template.message_id_domain}>"
-        to, targets = format_recipient(mail.name, mail.email), self.links.list_unsubscribe(unsubscribe)
-        data = template.fill(to=to, date=format_datetime(utcnow()), message_id=message_id,
-                             unsubscribe=targets, values=values)
-        recipient, smtputf8 = envelope_address(mail.email)
-        headers = {"To": to, "Message-ID": message_id,
-                   "List-Unsubscribe": ", ".join(f"<{u}>" for u in targets),
-                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         # Outside the ledger: an id far above any ledger row's, so an outbox file name is unique.
-        delivery_id = time.time_ns() // 1000
-        return OutgoingMessage(delivery_id, self.envelope_from, recipient, data, smtputf8,
-                               template=template, values=values, headers=headers)
+        return fill_in(template, delivery_id=time.time_ns() // 1000, envelope_from=self.envelope_from,
+                       name=mail.name, email=mail.email, date=format_datetime(utcnow()),
+                       message_id=message_id, list_unsubscribe=self.links.list_unsubscribe(unsubscribe),
+                       values=values)
 
     def send(self, mail: Mail) -> None:
-        """Hand one email over; DeliveryError (temporary or permanent) if it did not go."""
-        message = self.build(mail)
+        """Hand one email over; DeliveryError (temporary or permanent) if it did not go, also when
+        the message cannot be composed for this address."""
+        try:
+            message = self.build(mail)
+        except ComposeError as err:
+            raise PermanentDeliveryError(f"{mail.kind.value} email not sent: {CANNOT_COMPOSE}: {err}",
+                                         recipient=mail.email, response=str(err)) from err
         transport = self.transport_factory(self.config)
         try:
             results = transport.send([message])

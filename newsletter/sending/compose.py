@@ -6,8 +6,10 @@ Used by the send loop, by previews and by test sends, so all three produce the s
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -17,12 +19,17 @@ from ..content.assemble import for_variant
 from ..context import Newsletter
 from ..db.models import Topic
 from ..domain import Branding, EditionContent
-from ..errors import RenderError
+from ..errors import ComposeError, RenderError
 from ..render import Renderer, check_rendered
-from ..transports.base import OutgoingMessage
+from ..transports.base import Outcome, OutgoingMessage, SendResult
 from .personalise import MessageTemplate, compile_template, envelope_address, format_recipient
 from .plan import parse_variant_key
 from .recipients import LinkMaker, TopicNames, default_unsubscribe_mailto
+
+if TYPE_CHECKING:
+    from .ledger import Claimed
+
+CANNOT_COMPOSE = "cannot compose the message"
 
 
 def branding_for(nl: Newsletter) -> Branding:
@@ -82,6 +89,8 @@ class Composer:
 
     def compose(self, *, delivery_id: int, variant: str, uid: str, email: str, name: str,
                 topics: frozenset[str] | None, date: datetime) -> OutgoingMessage:
+        """ComposeError when this recipient's message cannot be written (RenderError, for the
+        whole variant, still stops the send)."""
         template = self.template(variant)
         unsubscribe = self.links.unsubscribe_url(uid)
         values = {"name": name, "email": email, "unsubscribe_url": unsubscribe,
@@ -89,12 +98,41 @@ class Composer:
                   "topics": self.topic_names.describe(topics)}
         message_id = (f"<{self.edition.month}.{delivery_id}.{secrets.token_hex(6)}"
                       f"@{template.message_id_domain}>")
-        to, list_unsubscribe = format_recipient(name, email), self.links.list_unsubscribe(unsubscribe)
-        data = template.fill(to=to, date=self._date_header(date), message_id=message_id,
-                             unsubscribe=list_unsubscribe, values=values)
+        return fill_in(template, delivery_id=delivery_id, envelope_from=self.envelope_from,
+                       name=name, email=email, date=self._date_header(date), message_id=message_id,
+                       list_unsubscribe=self.links.list_unsubscribe(unsubscribe), values=values)
+
+    def compose_batch(self, claimed: Sequence[Claimed], topics: Mapping[int, frozenset[str] | None],
+                      date: datetime) -> tuple[list[OutgoingMessage], list[SendResult]]:
+        """The batch's messages, and a PERMANENT result for each recipient whose message cannot be
+        composed: one bad row never holds back the others."""
+        messages: list[OutgoingMessage] = []
+        unwritable: list[SendResult] = []
+        for c in claimed:
+            try:
+                messages.append(self.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
+                                             email=c.email, name=c.name,
+                                             topics=topics[c.subscriber_id], date=date))
+            except ComposeError as err:
+                unwritable.append(SendResult(c.delivery_id, Outcome.PERMANENT,
+                                             detail=f"{CANNOT_COMPOSE}: {err}"))
+        return messages, unwritable
+
+
+def fill_in(template: MessageTemplate, *, delivery_id: int, envelope_from: str, name: str,
+            email: str, date: str, message_id: str, list_unsubscribe: tuple[str, ...],
+            values: Mapping[str, str]) -> OutgoingMessage:
+    """One recipient's message, for editions and transactional mail alike; ComposeError if their
+    address or name cannot be written."""
+    try:
+        to = format_recipient(name, email)
         recipient, smtputf8 = envelope_address(email)
-        headers = {"To": to, "Message-ID": message_id,
-                   "List-Unsubscribe": ", ".join(f"<{u}>" for u in list_unsubscribe),
-                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        return OutgoingMessage(delivery_id, self.envelope_from, recipient, data, smtputf8,
-                               template=template, values=values, headers=headers)
+        data = template.fill(to=to, date=date, message_id=message_id, unsubscribe=list_unsubscribe,
+                             values=values)
+    except UnicodeError as err:  # a lone surrogate in a name, say
+        raise ComposeError(f"the name or address cannot be encoded: {err}") from err
+    headers = {"To": to, "Message-ID": message_id,
+               "List-Unsubscribe": ", ".join(f"<{u}>" for u in list_unsubscribe),
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return OutgoingMessage(delivery_id, envelope_from, recipient, data, smtputf8,
+                           template=template, values=values, headers=headers)

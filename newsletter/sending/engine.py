@@ -137,11 +137,9 @@ class Sender:
                 break
             self._throttle(len(claimed))
             now = self.clock()
-            messages = [composer.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
-                                         email=c.email, name=c.name,
-                                         topics=chosen[c.subscriber_id], date=now)
-                        for c in claimed]
-            self._record(claimed, self._hand_over(messages), report)
+            messages, unwritable = composer.compose_batch(claimed, chosen, now)
+            self._record(claimed, unwritable + (self._hand_over(messages) if messages else []),
+                         report)
             done += len(claimed)
             self.progress(done, max(total, done))
         report.variants_rendered = composer.variants_rendered

@@ -17,14 +17,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
 from email.header import Header
-from email.utils import formataddr
 
+import idna
+
+from ..errors import ComposeError
 from ..render import RenderedVariant
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
+_FOLD = "\r\n "
+_ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
+_ATOMS = re.compile(rf"[{_ATEXT}]+(?: [{_ATEXT}]+)*")
+_LOCAL_PART = re.compile(rf"[{_ATEXT}\x80-\U0010ffff]+(?:\.[{_ATEXT}\x80-\U0010ffff]+)*")
+_DOMAIN = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*|\[[\x21-\x5a\x5e-\x7e]*\]")
 
 
 def single_line(value: str) -> str:
@@ -46,28 +53,54 @@ def fold_header(name: str, value: str) -> bytes:
 
 
 def format_recipient(name: str, email: str) -> str:
-    """`To` value: the display name quoted or encoded, never able to break the header."""
+    """The `To` value, never able to break the header or be read as another name or address.
+
+    The address is as `header_address` writes it (RFC 6532: a non-ASCII local part goes raw in
+    UTF-8). The name is RFC 2047-encoded when it is non-ASCII or contains `=?` (a reader decodes
+    an encoded-word even inside quotes), a quoted-string when it has specials (RFC 5322), else
+    as it is. ComposeError when the address cannot be written.
+    """
+    address = header_address(email)
     name = single_line(name)[:200]
-    domain_ascii = _ascii_domain(email)
-    if not name:
-        return domain_ascii
-    if name.isascii():
-        return formataddr((name, domain_ascii))
-    encoded = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
-    return f"{encoded}\r\n <{domain_ascii}>"
+    value = address
+    if name:
+        display = _display_name(name)
+        fits = len("To: ") + len(display.rpartition("\n")[2]) + len(address) + 3 <= 78
+        value = f"{display}{' ' if fits else _FOLD}<{address}>"
+    if any(len(line.encode("utf-8")) > 998 - len("To: ") for line in value.split("\r\n")):
+        raise ComposeError("the address is too long for a header line")
+    return value
 
 
-def _ascii_domain(email: str) -> str:
-    """The address with an IDNA domain, so that only a non-ASCII local part needs SMTPUTF8."""
-    local, _, domain = email.rpartition("@")
-    if domain.isascii():
-        return email
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
+def _display_name(name: str) -> str:
+    if not name.isascii() or "=?" in name:
+        return Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    if _ATOMS.fullmatch(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def header_address(email: str) -> str:
+    """The address for the envelope and the `To` header, with the domain in IDNA 2008 A-labels so
+    that only a non-ASCII local part needs SMTPUTF8. ComposeError when neither could carry it."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        raise ComposeError("the address has no @domain")
+    if not _LOCAL_PART.fullmatch(local) or not local.isprintable():
+        raise ComposeError("the part before the @ is not one a header can carry unquoted")
+    if not domain.isascii():
+        try:  # UTS 46 non-transitional, as email-validator: `faß` stays `faß`, never `fass`
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except UnicodeError as err:  # idna.IDNAError is one
+            raise ComposeError(f"the domain is not a valid IDNA 2008 name: {err}") from err
+    if not _DOMAIN.fullmatch(domain):
+        raise ComposeError("the domain is not a domain name")
+    return f"{local}@{domain}"
 
 
 def envelope_address(email: str) -> tuple[str, bool]:
     """The address for RCPT TO and whether the transaction needs SMTPUTF8."""
-    address = _ascii_domain(email)
+    address = header_address(email)
     return address, not address.isascii()
 
 

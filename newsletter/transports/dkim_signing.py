@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import idna
+
 from ..errors import ConfigError
 
 SIGNED_HEADERS: tuple[bytes, ...] = (
@@ -26,7 +28,11 @@ class DKIMSigner:
         except ImportError as err:
             raise ConfigError("DKIM signing needs the dkimpy package: pip install dkimpy") from err
         self._dkim = dkim
-        self.selector, self.domain = selector.encode("ascii"), domain.encode("idna")
+        try:  # IDNA 2008 (UTS 46), as for addresses: `faß` is xn--fa-hia, not fass
+            self.domain = domain.encode("ascii") if domain.isascii() else idna.encode(domain, uts46=True)
+        except idna.IDNAError as err:
+            raise ConfigError(f"dkim_domain {domain!r} is not a valid domain name: {err}") from err
+        self.selector = selector.encode("ascii")
         try:
             self._key = Path(private_key_path).read_bytes()
         except OSError as err:

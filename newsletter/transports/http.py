@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import formataddr, parseaddr, parsedate_to_datetime, quote
+from email.utils import parseaddr, parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -41,7 +41,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..errors import ConfigError
-from ..sending.personalise import single_line
+from ..sending.personalise import format_recipient, single_line
 from .base import Outcome, OutgoingMessage, SendResult
 
 MAX_TRIES = 3
@@ -132,12 +132,9 @@ def recipient_name(message: OutgoingMessage) -> str:
 
 
 def recipient_address(message: OutgoingMessage) -> str:
-    """`Name <address>`, quoted where needed, for providers that take a single string."""
-    name = recipient_name(message)
-    try:
-        return formataddr((name, message.recipient))
-    except UnicodeEncodeError:  # a non-ASCII local part (SMTPUTF8): formataddr refuses it
-        return f'"{quote(name)}" <{message.recipient}>' if name else message.recipient
+    """`Name <address>` for providers that take a single string: the `To` header's value, made
+    by the same `format_recipient`, unfolded onto one line."""
+    return format_recipient(recipient_name(message), message.recipient).replace("\r\n", "")
 
 
 def split_address(value: str) -> tuple[str, str]:
