@@ -102,7 +102,7 @@ def run_child(store: common.BenchStore, sink: common.SmtpSink, args) -> dict[str
 
 def read_floor(store: common.BenchStore) -> tuple[float, int]:
     """Seconds to stream the audience and pick every variant, writing nothing."""
-    from newsletter.sending.plan import variant_for, variant_key
+    from newsletter.content.variants import variant_for, variant_key
     from subscribers.store import iter_audience
     edition = common.edition(store.nl)
     matched = 0

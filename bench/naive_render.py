@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import say, table  # noqa: E402
 
-from newsletter.sending.compose import Composer  # noqa: E402
-from newsletter.sending.plan import variant_for, variant_key  # noqa: E402
+from newsletter.content.variants import variant_for, variant_key  # noqa: E402
+from newsletter.mail.compose import Composer  # noqa: E402
 from subscribers.store import iter_audience  # noqa: E402
 
 

@@ -26,10 +26,10 @@ import common  # noqa: E402
 from common import say, table  # noqa: E402
 
 from newsletter.content.assemble import for_variant  # noqa: E402
-from newsletter.render import check_rendered  # noqa: E402
-from newsletter.sending.compose import Composer  # noqa: E402
-from newsletter.sending.personalise import compile_template, envelope_address, format_recipient  # noqa: E402
-from newsletter.sending.plan import variant_key  # noqa: E402
+from newsletter.content.variants import variant_key  # noqa: E402
+from newsletter.mail.compose import Composer  # noqa: E402
+from newsletter.mail.personalise import compile_template, envelope_address, format_recipient  # noqa: E402
+from newsletter.mail.render import check_rendered  # noqa: E402
 
 
 def per_call_us(fn: Callable[[int], object], iterations: int, repeats: int = 5) -> float:

@@ -27,9 +27,9 @@ from sqlalchemy import func, select, update  # noqa: E402
 from newsletter.content.assemble import for_variant  # noqa: E402
 from newsletter.content.models import Edition, EditionStatus  # noqa: E402
 from newsletter.context import Newsletter  # noqa: E402
-from newsletter.scheduler import Scheduler  # noqa: E402
-from newsletter.scheduling import check_sendable  # noqa: E402
-from newsletter.sending.compose import make_renderer  # noqa: E402
+from newsletter.mail.compose import make_renderer  # noqa: E402
+from newsletter.schedule.editions import check_sendable  # noqa: E402
+from newsletter.schedule.process import Scheduler  # noqa: E402
 from newsletter.sending.engine import Sender  # noqa: E402
 from newsletter.sending.models import Delivery  # noqa: E402
 from newsletter.transports import make_transport  # noqa: E402

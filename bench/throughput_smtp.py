@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import say, table  # noqa: E402
 
+from newsletter.mail.message import OutgoingMessage, SendResult  # noqa: E402
 from newsletter.sending.engine import Sender  # noqa: E402
-from newsletter.transports.base import OutgoingMessage, SendResult  # noqa: E402
 
 TARGET, AIM = 0.30, 0.40
 

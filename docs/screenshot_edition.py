@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.domain import Branding, Citation, EditionContent, Named, SummaryItem  # noqa: E402
-from newsletter.render import Renderer  # noqa: E402
+from newsletter.mail.render import Renderer  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "golden" / "edition-2015-01.json"
 OUT = ROOT / "docs" / "img"

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
-from .recurring.rule import parse_rule
+from .monthly_rule import parse_rule
 
 
 @dataclass(frozen=True)

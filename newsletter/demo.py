@@ -16,9 +16,9 @@ from .content.store import assemble_edition, edition_content, get_edition, upser
 from .content.summary_file import read_summary_file
 from .context import Newsletter
 from .preview import write_preview
-from .sending.engine import Sender, SendReport
+from .sending.outcomes import SendReport
+from .sending.run import send_edition
 from .taxonomy import research_type_slugs, topic_slugs
-from .transports import make_transport
 
 EXAMPLES = Path(__file__).parent / "content" / "examples"
 DEMO_MONTH = "2026-10"
@@ -56,12 +56,8 @@ def run_demo(folder: Path) -> DemoResult:
         try:
             nl.init()
             _load_content(nl)
-            transport = make_transport(config)
-            try:
-                report = Sender(nl, transport).send(DEMO_MONTH)
-                second = Sender(nl, transport).send(DEMO_MONTH)
-            finally:
-                transport.close()
+            report = send_edition(nl, DEMO_MONTH)
+            second = send_edition(nl, DEMO_MONTH)
             with nl.session() as session:
                 content = edition_content(get_edition(session, DEMO_MONTH))
             previews = write_preview(nl, content, None, folder / "preview" / "edition.html") or []

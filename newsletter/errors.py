@@ -6,7 +6,9 @@
     │   └── ContentErrors            several of them at once, each located
     ├── RenderError                  a template failed or produced an unusable message
     ├── ComposeError                 one recipient's message cannot be written: that row fails
-    ├── StoreError                   the database is missing, unmigrated or refused an operation
+    ├── StoreError                   the database is missing or unmigrated
+    ├── SendInProgress               another process is sending this edition now
+    ├── StateError                   the operation does not fit the record's state
     └── DeliveryError                one message (or batch) could not be handed over
         ├── TemporaryDeliveryError   try again later (SMTP 4xx, dropped connection, HTTP 429/5xx)
         └── PermanentDeliveryError   never try again (SMTP 5xx, provider says the address is dead)
@@ -57,6 +59,14 @@ class ComposeError(NewsletterError):
 
 class StoreError(NewsletterError):
     """The store is unusable for the requested operation."""
+
+
+class SendInProgress(NewsletterError):
+    """Another process is sending this edition now; this one must not start."""
+
+
+class StateError(NewsletterError):
+    """The operation does not fit the record's state (a sent edition cannot be rescheduled)."""
 
 
 class DeliveryError(NewsletterError):

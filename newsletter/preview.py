@@ -6,11 +6,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from .content.variants import variant_for, variant_key
 from .context import Newsletter
 from .db import utcnow
 from .domain import EditionContent
-from .sending.compose import Composer
-from .sending.plan import variant_for, variant_key
+from .mail.compose import Composer
 
 PREVIEW_ADDRESS = "preview@example.org"
 PREVIEW_UID = "preview"

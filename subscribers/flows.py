@@ -44,14 +44,14 @@ from newsletter.db import utcnow
 from newsletter.db.models import Topic
 from newsletter.domain import Named
 from newsletter.errors import ContentError, ContentErrors, NewsletterError
-from newsletter.sending.compose import branding_for
-from newsletter.sending.recipients import TopicNames
+from newsletter.mail.compose import branding_for
+from newsletter.mail.links import TopicNames
+from newsletter.tokens import InvalidToken, Purpose, TokenSigner
 
 from . import store
 from .addresses import InvalidAddress, address_hash, normalise_email
 from .mailer import Mail, Mailer, MailKind
 from .models import ConsentMethod, Subscriber, SubscriberStatus
-from .tokens import InvalidToken, Purpose, TokenSigner
 
 __all__ = ["MAX_NAME_LENGTH", "Flows", "StaleConfirmation", "SubscriberView", "Unsubscribed",
            "validate_name"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -22,15 +21,15 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.db import utcnow
 from newsletter.domain import Branding
-from newsletter.errors import ComposeError, PermanentDeliveryError, RenderError, TemporaryDeliveryError
-from newsletter.render import Renderer, check_rendered
-from newsletter.sending.compose import CANNOT_COMPOSE, fill_in, sender_address
-from newsletter.sending.personalise import compile_template, envelope_address
-from newsletter.sending.recipients import LinkMaker, default_unsubscribe_mailto
+from newsletter.errors import ComposeError, PermanentDeliveryError, RenderError
+from newsletter.mail.compose import CANNOT_COMPOSE, fill_in, sender_address
+from newsletter.mail.handover import hand_over, out_of_ledger_id
+from newsletter.mail.links import LinkMaker, default_unsubscribe_mailto
+from newsletter.mail.message import OutgoingMessage, Transport
+from newsletter.mail.personalise import compile_template, envelope_address
+from newsletter.mail.render import Renderer, check_rendered
+from newsletter.tokens import TokenSigner
 from newsletter.transports import make_transport
-from newsletter.transports.base import Outcome, OutgoingMessage, Transport
-
-from .tokens import TokenSigner
 
 __all__ = ["Mail", "MailKind", "Mailer"]
 
@@ -98,8 +97,7 @@ class Mailer:
                   "unsubscribe_url": unsubscribe,
                   "preferences_url": self.links.preferences_url(mail.uid)}
         message_id = f"<{mail.kind.value}.{secrets.token_hex(10)}@{template.message_id_domain}>"
-        # Outside the ledger: an id far above any ledger row's, so an outbox file name is unique.
-        return fill_in(template, delivery_id=time.time_ns() // 1000, envelope_from=self.envelope_from,
+        return fill_in(template, delivery_id=out_of_ledger_id(), envelope_from=self.envelope_from,
                        name=mail.name, email=mail.email, date=format_datetime(utcnow()),
                        message_id=message_id, list_unsubscribe=self.links.list_unsubscribe(unsubscribe),
                        values=values)
@@ -112,17 +110,6 @@ class Mailer:
         except ComposeError as err:
             raise PermanentDeliveryError(f"{mail.kind.value} email not sent: {CANNOT_COMPOSE}: {err}",
                                          recipient=mail.email, response=str(err)) from err
-        transport = self.transport_factory(self.config)
-        try:
-            results = transport.send([message])
-        finally:
-            transport.close()
-        result = results[0] if results else None
-        if result is not None and result.outcome is Outcome.SENT:
-            log.info("sent %s email (%s)", mail.kind.value, result.provider_id or "no id")
-            return
-        detail = result.detail if result else "no result"
-        error = PermanentDeliveryError if result and result.outcome is Outcome.PERMANENT \
-            else TemporaryDeliveryError
-        raise error(f"{mail.kind.value} email not sent: {detail}", transport=transport.name,
-                    recipient=mail.email, response=detail)
+        result = hand_over(lambda: self.transport_factory(self.config), message,
+                           f"{mail.kind.value} email")
+        log.info("sent %s email (%s)", mail.kind.value, result.provider_id or "no id")

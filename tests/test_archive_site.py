@@ -24,7 +24,7 @@ from newsletter.content.models import Edition, EditionStatus, Summary, SummarySt
 from newsletter.content.store import assemble_edition, edition_content, upsert_summary
 from newsletter.context import Newsletter
 from newsletter.errors import ContentError
-from newsletter.sending.compose import make_renderer
+from newsletter.mail.compose import make_renderer
 
 from .builders import SUMMARIES
 from .conftest import REPO, make_config
@@ -211,7 +211,7 @@ def test_summary_page_offers_the_apa_reference_to_copy(built: tuple[Newsletter, 
 def test_the_blueprint_serves_the_same_pages(built: tuple[Newsletter, Path]) -> None:
     from flask import Flask
 
-    from newsletter.archive.views import archive_blueprint
+    from newsletter.web.archive import archive_blueprint
     nl, root = built
     app = Flask(__name__)
     app.extensions["newsletter"] = nl

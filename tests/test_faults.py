@@ -16,12 +16,12 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
 from newsletter.errors import ContentError
+from newsletter.mail.message import OutgoingMessage
 from newsletter.sending import control
 from newsletter.sending.engine import Sender, SendReport
 from newsletter.sending.models import Delivery, SendRun
 from newsletter.sending.report import edition_status
 from newsletter.sending.retry import RetryPolicy
-from newsletter.transports.base import OutgoingMessage
 from newsletter.transports.smtp import SMTPSettings, SMTPTransport
 from subscribers.models import SubscriberStatus, Suppression
 from subscribers.store import find
@@ -276,9 +276,9 @@ def test_retry_policy_backs_off_exponentially_with_jitter_and_honours_retry_afte
 
 
 def test_retry_times_use_attempts_and_the_servers_retry_after() -> None:
+    from newsletter.mail.message import Outcome, SendResult
     from newsletter.sending.ledger import Claimed
     from newsletter.sending.outcomes import retry_times
-    from newsletter.transports.base import Outcome, SendResult
     policy, now = RetryPolicy(max_attempts=3, jitter="none"), utcnow()
     claimed = [Claimed(i, "1", i, "u", f"{i}@x.org", "", True, attempts=a)
                for i, a in ((1, 1), (2, 2), (3, 3), (4, 1))]

@@ -25,13 +25,13 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.context import Newsletter
 from newsletter.errors import ContentError
+from newsletter.tokens import Purpose
 from newsletter.web import create_app
 from subscribers.csv_io import parse_subscriber_csv
 from subscribers.flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, validate_name
 from subscribers.models import SubscriberStatus
 from subscribers.ratelimit import SlidingWindowLimiter
 from subscribers.store import find, suppress
-from subscribers.tokens import Purpose
 
 from .test_web import BASE, add, confirm, csrf, link, mails, sign, status_of, subscribe
 

@@ -21,12 +21,12 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
 from newsletter.db.types import new_uid
+from newsletter.mail.message import Outcome, OutgoingMessage, SendResult
+from newsletter.mail.personalise import single_line
 from newsletter.sending.engine import Sender
 from newsletter.sending.models import Delivery
 from newsletter.sending.outcomes import SendReport
-from newsletter.sending.personalise import single_line
 from newsletter.transports import make_transport
-from newsletter.transports.base import Outcome, OutgoingMessage, SendResult
 from subscribers.addresses import InvalidAddress, address_hash, normalise_email
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus
 

@@ -15,9 +15,9 @@ import pytest
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.errors import ComposeError, DeliveryError
-from newsletter.sending.compose import branding_for
-from newsletter.sending.personalise import envelope_address, format_recipient
-from newsletter.transports.base import OutgoingMessage
+from newsletter.mail.compose import branding_for
+from newsletter.mail.message import OutgoingMessage
+from newsletter.mail.personalise import envelope_address, format_recipient
 from newsletter.transports.http import recipient_address
 from subscribers.addresses import address_hash, address_key, normalise_email
 from subscribers.mailer import Mail, Mailer, MailKind
@@ -132,7 +132,7 @@ def test_a_transactional_email_that_cannot_be_composed_raises_and_sends_nothing(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_editor_note_to_a_non_ascii_local_part_keeps_the_address(newsletter: Newsletter) -> None:
-    from newsletter.notify import Notifier
+    from newsletter.notify.notifier import Notifier
     message = Notifier(newsletter.config).build("sent", "All done.", "josé.editor@faß.example")
     assert (message.recipient, message.smtputf8) == ("josé.editor@xn--fa-hia.example", True)
     parsed = message_from_string(message.data.decode("utf-8"), policy=policy.default)

@@ -22,12 +22,12 @@ from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
 from newsletter.errors import ConfigError
-from newsletter.notify import Notifier
-from newsletter.recurring.job import MonthlyRule, armed_at, pending, run_recurring
-from newsletter.recurring.models import RecurringKind, RecurringOutcome, RecurringRun, RuleActivation
-from newsletter.recurring.rule import ORDINALS, WEEKDAYS, parse_rule
-from newsletter.scheduler import Scheduler
-from newsletter.scheduling import schedule
+from newsletter.monthly_rule import ORDINALS, WEEKDAYS, parse_rule
+from newsletter.notify.notifier import Notifier
+from newsletter.schedule.editions import schedule
+from newsletter.schedule.models import RecurringKind, RecurringOutcome, RecurringRun, RuleActivation
+from newsletter.schedule.process import Scheduler
+from newsletter.schedule.recurring import MonthlyRule, armed_at, pending, run_recurring
 from tests.builders import load_month
 from tests.conftest import POSTGRES_URL, TEST_SECRET, _postgres_schema_url, make_config
 from tests.test_scheduling import (

@@ -16,8 +16,8 @@ from cssselect import GenericTranslator
 
 from newsletter.domain import Branding, Citation, EditionContent, Named, SummaryItem
 from newsletter.errors import RenderError
+from newsletter.mail.render import PLACEHOLDERS, RenderedVariant, Renderer, check_rendered, clean_header
 from newsletter.markdown import markdown_to_text, render_markdown
-from newsletter.render import PLACEHOLDERS, RenderedVariant, Renderer, check_rendered, clean_header
 
 GOLDEN = Path(__file__).parent / "golden"
 BRANDING = Branding("Psychotherapy Practice Research Network (PPRNet)", "Ottawa, Ontario, Canada",

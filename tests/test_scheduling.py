@@ -26,10 +26,9 @@ from newsletter.catcher import SMTPCatcher, free_port
 from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
 from newsletter.context import Newsletter
-from newsletter.editor_notes import EditorNote, claim_retry
-from newsletter.notify import Notifier
-from newsletter.scheduler import Scheduler, send_scheduled
-from newsletter.scheduling import (
+from newsletter.notify.notifier import Notifier
+from newsletter.notify.outbox import EditorNote, claim_retry
+from newsletter.schedule.editions import (
     Decision,
     ScheduleError,
     decide,
@@ -38,6 +37,7 @@ from newsletter.scheduling import (
     schedule,
     unschedule,
 )
+from newsletter.schedule.process import Scheduler, send_scheduled
 from newsletter.sending.engine import Sender
 from newsletter.transports import make_transport
 from tests.builders import MONTH, load_month

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.context import Newsletter
-from newsletter.editor_notes import EditorNote
+from newsletter.notify.outbox import EditorNote
 from newsletter.sending.engine import UNREACHABLE_BATCHES, Sender
 from newsletter.sending.report import edition_status
 from newsletter.sending.retry import RetryPolicy

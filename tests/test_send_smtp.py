@@ -13,12 +13,12 @@ from lxml import html as lxml_html
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
+from newsletter.mail.message import OutgoingMessage, SendResult, Transport
 from newsletter.sending.engine import Sender
 from newsletter.sending.report import edition_status
+from newsletter.tokens import Purpose, TokenSigner
 from newsletter.transports import make_transport
-from newsletter.transports.base import OutgoingMessage, SendResult, Transport
 from subscribers.store import find
-from subscribers.tokens import Purpose, TokenSigner
 
 from .builders import AUDIENCE, MONTH, SUMMARIES, load_month
 from .conftest import TEST_SECRET

@@ -16,10 +16,10 @@ from newsletter.config import load_config
 from newsletter.content.models import Edition
 from newsletter.context import Newsletter
 from newsletter.db import Base
-from newsletter.db.all_models import content_models  # noqa: F401  (every table on Base)
 from newsletter.db.migrate import alembic_config, current_revision, head_revision
 from newsletter.db.models import ResearchType, Topic
 from newsletter.errors import StoreError
+from newsletter.schema import content_models  # noqa: F401  (every table on Base)
 from newsletter.sending.engine import Sender
 from newsletter.taxonomy import slugify
 from newsletter.transports import make_transport

@@ -21,8 +21,8 @@ from newsletter.content.summary_file import (
 from newsletter.context import Newsletter
 from newsletter.domain import Branding, Citation
 from newsletter.errors import ContentError, ContentErrors
+from newsletter.mail.render import Renderer
 from newsletter.paths import config_dir
-from newsletter.render import Renderer
 
 from .conftest import TEST_SECRET, make_config
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from subscribers.tokens import InvalidToken, Purpose, TokenSigner
+from newsletter.tokens import InvalidToken, Purpose, TokenSigner
 
 
 def test_sign_is_byte_identical_to_itsdangerous_dumps(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,7 @@ from newsletter.sending.engine import Sender, SendReport
 from newsletter.sending.models import Delivery
 from newsletter.sending.report import edition_status
 from newsletter.sending.retry import RetryPolicy
+from newsletter.tokens import Purpose, TokenSigner
 from newsletter.transports import (
     HTTPSettings,
     MailgunTransport,
@@ -47,7 +48,6 @@ from newsletter.transports import (
 from newsletter.transports.http import fill, retry_after_seconds
 from subscribers.models import Subscriber, SubscriberStatus
 from subscribers.store import find
-from subscribers.tokens import Purpose, TokenSigner
 
 from .builders import AUDIENCE, MONTH, SUMMARIES, load_month
 from .conftest import TEST_SECRET

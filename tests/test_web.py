@@ -27,12 +27,12 @@ from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
 from newsletter.db.migrate import alembic_config, upgrade
 from newsletter.errors import ConfigError, ContentErrors
+from newsletter.tokens import Purpose, TokenSigner
 from newsletter.web import create_app
 from subscribers.csv_io import SubscriberRow
 from subscribers.flows import Flows
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus, Suppression
 from subscribers.store import add_subscriber, find, import_rows, iter_audience, suppress
-from subscribers.tokens import Purpose, TokenSigner
 
 from .builders import MONTH, SUMMARIES, load_month
 from .conftest import make_config

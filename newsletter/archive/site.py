@@ -35,8 +35,8 @@ from ..context import Newsletter
 from ..db.models import ResearchType, Topic
 from ..domain import EditionContent, Named, SummaryItem
 from ..errors import ContentError
+from ..mail.render import Renderer
 from ..markdown import markdown_to_text
-from ..render import Renderer
 from ..taxonomy import slugify
 
 __all__ = ["ARCHIVE_PREFIX", "ArchiveSite", "BuildReport", "Entry", "Page", "Published",
@@ -330,7 +330,7 @@ def atom_feed(site: ArchiveSite) -> bytes:
 
 def open_site(nl: Newsletter, renderer: Renderer | None = None) -> ArchiveSite:
     """The archive as the store holds it now."""
-    from ..sending.compose import make_renderer
+    from ..mail.compose import make_renderer
 
     with nl.session() as session:
         published = load_published(session)
@@ -340,7 +340,7 @@ def open_site(nl: Newsletter, renderer: Renderer | None = None) -> ArchiveSite:
 def build_site(nl: Newsletter, out_dir: Path, *, base_url: str | None = None) -> BuildReport:
     """Write the whole archive to `out_dir/archive/`, replacing what an earlier build wrote
     there (stale pages go too); a folder that a build did not make is refused, not replaced."""
-    from ..sending.compose import branding_for
+    from ..mail.compose import branding_for
 
     branding = branding_for(nl)
     if base_url:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..demo import DEMO_AUDIENCE, DEMO_MONTH, headlines_received, run_demo
-from ..sending.personalise import envelope_address
+from ..mail.personalise import envelope_address
 from . import cli, library_errors
 
 

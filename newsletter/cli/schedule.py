@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from .. import scheduling
 from ..db import utcnow
 from ..errors import ConfigError, ContentError
-from ..notify import send_test_copy
-from ..recurring.job import MonthlyRule, describe
+from ..schedule import editions
+from ..schedule.recurring import MonthlyRule, describe
+from ..sending.test_copy import send_test_copy
 from ..taxonomy import topic_slugs
 from . import cli, emit_json, library_errors, open_newsletter
 from .content import edition
@@ -54,7 +54,7 @@ def schedule_set(ctx: click.Context, month: str, at: str, tz: str | None) -> Non
 
         newsletter schedule set 2026-12 --at "2026-12-01 09:00" --tz America/Toronto
     """
-    row = scheduling.schedule(open_newsletter(ctx), month, at, tz)
+    row = editions.schedule(open_newsletter(ctx), month, at, tz)
     click.echo(f"{row.month}: scheduled for {row.local}, {row.as_dict()['utc']}.")
 
 
@@ -70,7 +70,7 @@ def schedule_list(ctx: click.Context, tz: str | None, as_json: bool) -> None:
 
         newsletter schedule list --json
     """
-    rows: list[dict[str, Any]] = [r.as_dict() for r in scheduling.list_schedules(open_newsletter(ctx), tz)]
+    rows: list[dict[str, Any]] = [r.as_dict() for r in editions.list_schedules(open_newsletter(ctx), tz)]
     if as_json:
         emit_json(rows)
         return
@@ -120,7 +120,7 @@ def schedule_cancel(ctx: click.Context, month: str) -> None:
 
         newsletter schedule cancel 2026-12
     """
-    scheduling.unschedule(open_newsletter(ctx), month)
+    editions.unschedule(open_newsletter(ctx), month)
     click.echo(f"{month}: no longer scheduled (draft).")
 
 
@@ -169,7 +169,7 @@ def scheduler(ctx: click.Context, poll: float) -> None:
 
         NEWSLETTER_EDITOR_EMAIL=editor@example.org newsletter scheduler
     """
-    from ..scheduler import run_until_signalled
+    from ..schedule.process import run_until_signalled
 
     _log_to_stderr()
     run_until_signalled(open_newsletter(ctx), poll_seconds=poll)
@@ -190,8 +190,8 @@ def run(ctx: click.Context, host: str, port: int, threads: int) -> None:
     """
     import waitress
 
-    from ..scheduler import run_until_signalled
-    from .web import waitress_app
+    from ..schedule.process import run_until_signalled
+    from ..web.serve import waitress_app
 
     _log_to_stderr()
     nl = open_newsletter(ctx)

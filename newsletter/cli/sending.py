@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from ..notify import Notifier
+from ..notify.notifier import Notifier
 from ..sending import control
-from ..sending.engine import Sender, SendReport
+from ..sending.outcomes import SendReport
 from ..sending.report import edition_status, plan_without_sending
-from ..transports import make_transport
+from ..sending.run import send_edition
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
 
@@ -48,13 +48,9 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) 
         for variant, headlines, count in plan.variants:
             click.echo(f"  {count:>6} × [{variant}] " + " | ".join(headlines))
         return
-    transport = make_transport(nl.config)
-    try:
-        with progress_reporter(f"Sending {month}") as progress, stop_on_signals() as stop:
-            report = Sender(nl, transport, progress=progress, stop=stop).send(
-                month, resend_uncertain=resend_uncertain)
-    finally:
-        transport.close()
+    with progress_reporter(f"Sending {month}") as progress, stop_on_signals() as stop:
+        report = send_edition(nl, month, resend_uncertain=resend_uncertain, progress=progress,
+                              stop=stop)
     _print_report(month, report)
     if report.stopped == "unreachable":
         Notifier(nl.config, store=nl).unreachable(report)

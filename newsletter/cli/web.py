@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from subscribers.flows import Flows
 
 from .. import privacy
-from ..context import Newsletter
 from ..errors import ContentError
+from ..web.serve import waitress_app
 from . import cli, emit_json, library_errors, open_newsletter
 from .audience import subscribers
 
-if TYPE_CHECKING:
-    from flask import Flask
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -45,28 +43,6 @@ def serve(ctx: click.Context, host: str, port: int, threads: int) -> None:
     click.echo(f"Serving {nl.config.base_url} with waitress ({threads} threads){_proxy_note(settings)}."
                " Ctrl+C stops.", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, **settings)
-
-
-def waitress_app(nl: Newsletter) -> tuple[Flask, dict[str, Any]]:
-    """The app and the waitress settings to serve it with, for every command that runs waitress.
-
-    Waitress 3 deletes every X-Forwarded-* header unless it is told which peer is the proxy, so
-    ProxyFix never saw them and every visitor had the proxy's address (one signup limit for the
-    whole site, consent hashing the proxy, no HSTS). With `proxy_hops` set, waitress itself reads
-    X-Forwarded-For/-Proto, only from `trusted_proxy`'s address, and ProxyFix stays out so they
-    are not applied twice. Without it, forged headers from clients are still deleted.
-    """
-    from ..web import create_app
-
-    settings: dict[str, Any] = {"ident": "newsletter", "max_request_body_size": 64 * 1024,
-                                "clear_untrusted_proxy_headers": True}
-    hops = int(nl.config.proxy_hops)
-    if hops > 0:
-        settings.update(
-            trusted_proxy=nl.config.trusted_proxy,
-            trusted_proxy_count=hops,
-            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
-    return create_app(nl, proxy_fix=False), settings
 
 
 def _proxy_note(settings: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -25,16 +25,17 @@ from subscribers.store import chosen_topics, iter_audience, suppress
 from ..config import Config
 from ..content.models import Edition, EditionStatus
 from ..content.store import edition_content, get_edition
+from ..content.variants import variant_for, variant_key
 from ..context import Newsletter
 from ..db import utcnow
 from ..domain import EditionContent
-from ..errors import ConfigError, ContentError
-from ..render import Renderer
-from ..transports.base import Outcome, OutgoingMessage, SendResult, Transport
+from ..errors import ComposeError, ConfigError, ContentError
+from ..mail.compose import CANNOT_COMPOSE, Composer, make_renderer
+from ..mail.message import Outcome, OutgoingMessage, SendResult, Transport
+from ..mail.render import Renderer
 from . import ledger
-from .compose import Composer, make_renderer
 from .outcomes import SendReport, retry_times, unanswered, uncertain_by_reason
-from .plan import PlanCounts, variant_for, variant_key
+from .plan import PlanCounts
 from .retry import Jitter, RetryPolicy
 from .throttle import TokenBucket
 
@@ -137,7 +138,7 @@ class Sender:
                 break
             self._throttle(len(claimed))
             now = self.clock()
-            messages, unwritable = composer.compose_batch(claimed, chosen, now)
+            messages, unwritable = compose_batch(composer, claimed, chosen, now)
             self._record(claimed, unwritable + (self._hand_over(messages) if messages else []),
                          report)
             done += len(claimed)
@@ -229,3 +230,20 @@ class Sender:
             row = session.get(Edition, edition.id)
             if row is not None and report.complete and row.status is EditionStatus.SENDING:
                 row.status, row.sent_at = EditionStatus.SENT, row.sent_at or now
+
+
+def compose_batch(composer: Composer, claimed: Sequence[ledger.Claimed], topics: Topics,
+                  date: datetime) -> tuple[list[OutgoingMessage], list[SendResult]]:
+    """The batch's messages, and a PERMANENT result for each recipient whose message cannot be
+    composed: one bad row never holds back the others."""
+    messages: list[OutgoingMessage] = []
+    unwritable: list[SendResult] = []
+    for c in claimed:
+        try:
+            messages.append(composer.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
+                                             email=c.email, name=c.name,
+                                             topics=topics[c.subscriber_id], date=date))
+        except ComposeError as err:
+            unwritable.append(SendResult(c.delivery_id, Outcome.PERMANENT,
+                                         detail=f"{CANNOT_COMPOSE}: {err}"))
+    return messages, unwritable

@@ -24,7 +24,7 @@ from subscribers.store import receives_mail
 from ..content.models import Edition, EditionStatus
 from ..db.types import new_uid
 from ..errors import StoreError
-from ..transports.base import Outcome, SendResult
+from ..mail.message import Outcome, SendResult
 from .models import Delivery, DeliveryStatus, SendRun
 
 LIVE_RUN_SECONDS = 120

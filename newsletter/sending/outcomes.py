@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..transports.base import Outcome, SendResult
+from ..mail.message import Outcome, SendResult
 from .ledger import Claimed
 from .plan import PlanCounts
 from .retry import RetryPolicy

@@ -1,30 +1,10 @@
-"""Pure: who gets which variant of an edition."""
+"""Pure: what a plan found, counted per variant."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from ..domain import EditionContent
-
-
-def variant_for(edition: EditionContent, chosen: frozenset[str] | None) -> tuple[int, ...]:
-    """The summaries this subscriber gets, in edition order; () means nothing this month.
-
-    `None` means "all topics", which also covers topics added after they subscribed.
-    """
-    if chosen is None:
-        return tuple(item.id for item in edition.items)
-    return tuple(item.id for item in edition.items if item.topic_slugs & chosen)
-
-
-def variant_key(summary_ids: tuple[int, ...]) -> str:
-    return ",".join(map(str, summary_ids))
-
-
-def parse_variant_key(key: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in key.split(",") if part)
 
 
 @dataclass

@@ -12,11 +12,12 @@ from subscribers.models import Subscriber
 from subscribers.store import iter_audience
 
 from ..content.store import edition_content, get_edition
+from ..content.variants import parse_variant_key, variant_for, variant_key
 from ..context import Newsletter
 from ..db import utcnow
 from . import ledger
 from .models import Delivery, DeliveryStatus
-from .plan import PlanCounts, parse_variant_key, variant_for, variant_key
+from .plan import PlanCounts
 
 
 @dataclass

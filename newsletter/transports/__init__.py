@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Config
-from .base import Outcome, OutgoingMessage, SendResult, Transport
+from ..mail.message import Outcome, OutgoingMessage, SendResult, Transport
 from .http import HTTPSettings, HTTPTransport
 from .mailgun import MailgunTransport
 from .outbox import OutboxTransport

@@ -41,8 +41,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..errors import ConfigError
-from ..sending.personalise import format_recipient, single_line
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
+from ..mail.personalise import format_recipient, single_line
 
 MAX_TRIES = 3
 MAX_WAIT_SECONDS = 60.0
@@ -225,7 +225,7 @@ class HTTPTransport:
         missing = [m.delivery_id for m in batch if m.template is None]
         if missing:
             raise ConfigError(f"{self.name}: messages {missing[:5]} carry no template; HTTP "
-                              f"providers need messages made by sending.compose.Composer")
+                              f"providers need messages made by mail.compose.Composer")
         chunks, results = list(self.chunks(batch)), []
         for index, chunk in enumerate(chunks):
             try:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from ..errors import ConfigError
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
 from .http import HTTPSettings, HTTPTransport, Request, excerpt, fill, recipient_address
 
 PER_RECIPIENT_HEADERS = {  # header sent → (recipient variable, source in OutgoingMessage.headers)

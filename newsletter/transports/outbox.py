@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
 
 
 class OutboxTransport:

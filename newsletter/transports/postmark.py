@@ -18,8 +18,8 @@ from typing import Any
 import requests
 
 from ..errors import ConfigError
-from ..render import RenderedVariant
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
+from ..mail.render import RenderedVariant
 from .http import HTTPSettings, HTTPTransport, Request, excerpt, fill, recipient_address
 
 INACTIVE_RECIPIENT = 406

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
 from .http import HTTPTransport, Request, excerpt, fill, recipient_name, split_address
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
-from .base import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, SendResult
 from .dkim_signing import DKIMSigner, make_signer
 from .smtp_client import FinalReplyLost, QuickSMTP, QuickSMTP_SSL
 

@@ -1,6 +1,6 @@
 """The Flask app factory: settings, security headers, CSRF, error pages and the blueprints.
 
-Views live in blueprints (`subscribers.web` for signup, confirmation, preferences and unsubscribe;
+Views live in blueprints (`web.signup` for signup, confirmation, preferences and unsubscribe;
 the archive and provider webhooks later), registered in one place: `register_blueprints`.
 
 Security headers and CSRF are in `security.py`, which imports no blueprint, so every blueprint
@@ -24,8 +24,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import load_config
 from ..context import Newsletter
 from ..errors import ConfigError
+from ..mail.compose import branding_for
 from ..paths import templates_dir
-from ..sending.compose import branding_for
 from .security import CSRF_FIELD, csrf_protect, csrf_token, security_headers
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app", "register_blueprints"]
@@ -88,8 +88,8 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix
 
 def register_blueprints(app: Flask) -> None:
     """Every part of the public site. Add new blueprints (archive, webhooks) here."""
-    from newsletter.archive.views import archive_blueprint
-    from subscribers.web import blueprint as subscribers_blueprint
+    from newsletter.web.archive import archive_blueprint
+    from newsletter.web.signup import blueprint as subscribers_blueprint
 
     app.register_blueprint(subscribers_blueprint)
     app.register_blueprint(archive_blueprint)

@@ -8,10 +8,8 @@ deliveries). So foreign keys are off while migrating, checked before commit, and
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from newsletter.db import (
-    Base,
-    all_models,  # noqa: F401  (registers every table)
-)
+from newsletter import schema  # noqa: F401  (registers every table)
+from newsletter.db import Base
 from newsletter.errors import StoreError
 
 

@@ -6,28 +6,24 @@ Used by the send loop, by previews and by test sends, so all three produce the s
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from subscribers.tokens import TokenSigner
+from newsletter.tokens import TokenSigner
 
 from ..content.assemble import for_variant
+from ..content.variants import parse_variant_key
 from ..context import Newsletter
 from ..db.models import Topic
 from ..domain import Branding, EditionContent
 from ..errors import ComposeError, RenderError
-from ..render import Renderer, check_rendered
-from ..transports.base import Outcome, OutgoingMessage, SendResult
+from .links import LinkMaker, TopicNames, default_unsubscribe_mailto
+from .message import OutgoingMessage
 from .personalise import MessageTemplate, compile_template, envelope_address, format_recipient
-from .plan import parse_variant_key
-from .recipients import LinkMaker, TopicNames, default_unsubscribe_mailto
-
-if TYPE_CHECKING:
-    from .ledger import Claimed
+from .render import Renderer, check_rendered
 
 CANNOT_COMPOSE = "cannot compose the message"
 
@@ -101,22 +97,6 @@ class Composer:
         return fill_in(template, delivery_id=delivery_id, envelope_from=self.envelope_from,
                        name=name, email=email, date=self._date_header(date), message_id=message_id,
                        list_unsubscribe=self.links.list_unsubscribe(unsubscribe), values=values)
-
-    def compose_batch(self, claimed: Sequence[Claimed], topics: Mapping[int, frozenset[str] | None],
-                      date: datetime) -> tuple[list[OutgoingMessage], list[SendResult]]:
-        """The batch's messages, and a PERMANENT result for each recipient whose message cannot be
-        composed: one bad row never holds back the others."""
-        messages: list[OutgoingMessage] = []
-        unwritable: list[SendResult] = []
-        for c in claimed:
-            try:
-                messages.append(self.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
-                                             email=c.email, name=c.name,
-                                             topics=topics[c.subscriber_id], date=date))
-            except ComposeError as err:
-                unwritable.append(SendResult(c.delivery_id, Outcome.PERMANENT,
-                                             detail=f"{CANNOT_COMPOSE}: {err}"))
-        return messages, unwritable
 
 
 def fill_in(template: MessageTemplate, *, delivery_id: int, envelope_from: str, name: str,

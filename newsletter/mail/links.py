@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from subscribers.tokens import Purpose, TokenSigner
+from newsletter.tokens import Purpose, TokenSigner
 
 
 class LinkMaker:

@@ -21,7 +21,7 @@ from email.header import Header
 import idna
 
 from ..errors import ComposeError
-from ..render import RenderedVariant
+from .render import RenderedVariant
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"

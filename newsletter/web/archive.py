@@ -15,9 +15,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, redirect, request
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from ..archive.site import open_site
 from ..context import Newsletter
-from ..render import Renderer
-from .site import open_site
+from ..mail.render import Renderer
 
 __all__ = ["CSP", "archive_blueprint"]
 
@@ -31,7 +31,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 
 def _renderer(nl: Newsletter) -> Renderer:
     """One Jinja environment per app: templates compile once, not per request."""
-    from ..sending.compose import make_renderer
+    from ..mail.compose import make_renderer
 
     cached = current_app.extensions.get("archive_renderer")
     if not isinstance(cached, Renderer):

@@ -24,10 +24,10 @@ from ..content.models import Edition, EditionStatus, Summary, SummaryStatus
 from ..content.store import assemble_edition, list_summaries
 from ..context import Newsletter
 from ..errors import ContentError
-from ..notify import Notifier
-from ..scheduling import Decision, check_sendable, decide, grace_of
+from ..monthly_rule import Occurrence, RecurringRule, occurrence, occurrences_between, parse_rule
+from ..notify.notifier import Notifier
+from .editions import Decision, check_sendable, decide, grace_of
 from .models import RecurringKind, RecurringOutcome, RecurringRun, RuleActivation
-from .rule import Occurrence, RecurringRule, occurrence, occurrences_between, parse_rule
 
 __all__ = ["Due", "MonthlyRule", "describe", "pending", "run_recurring"]
 

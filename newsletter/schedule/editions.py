@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 
-from .content.assemble import for_variant
-from .content.models import Edition, EditionStatus, SummaryStatus
-from .content.store import edition_content, get_edition
-from .context import Newsletter
-from .db import utcnow
-from .errors import ContentError, NewsletterError
-from .render import check_rendered
-from .sending.compose import make_renderer
-from .sending.plan import variant_key
+from ..content.assemble import for_variant
+from ..content.models import Edition, EditionStatus, SummaryStatus
+from ..content.store import edition_content, get_edition
+from ..content.variants import variant_key
+from ..context import Newsletter
+from ..db import utcnow
+from ..errors import ContentError, NewsletterError
+from ..mail.compose import make_renderer
+from ..mail.render import check_rendered
 
 __all__ = ["Decision", "ScheduleError", "ScheduleRow", "check_sendable", "claim", "decide",
            "grace_of", "list_schedules", "local_to_utc", "schedule", "unschedule"]

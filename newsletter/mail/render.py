@@ -23,10 +23,10 @@ import lxml.html
 from premailer import Premailer
 from premailer.premailer import PremailerError
 
-from .domain import Branding, EditionContent
-from .errors import RenderError
-from .markdown import SAFE_SCHEMES, markdown_to_text, render_markdown, wrap_text
-from .paths import templates_dir
+from ..domain import Branding, EditionContent
+from ..errors import RenderError
+from ..markdown import SAFE_SCHEMES, markdown_to_text, render_markdown, wrap_text
+from ..paths import templates_dir
 
 __all__ = ["GMAIL_CLIP_BYTES", "PLACEHOLDERS", "RenderedVariant", "Renderer", "check_rendered",
            "clean_header", "new_markers"]

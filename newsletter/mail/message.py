@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..sending.personalise import MessageTemplate
+    from .personalise import MessageTemplate
 
 
 class Outcome(StrEnum):

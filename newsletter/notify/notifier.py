@@ -9,9 +9,7 @@ too: a notification never breaks a send.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -19,40 +17,24 @@ from email.utils import format_datetime, make_msgid
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Config
-from .content.assemble import for_variant
-from .content.store import edition_content, get_edition
-from .context import Newsletter
-from .db import utcnow
-from .editor_notes import EditorNote, claim_retry, retry_due
-from .errors import ContentError, DeliveryError, NewsletterError
-from .sending.compose import Composer, sender_address
-from .sending.outcomes import SendReport
-from .sending.personalise import envelope_address, format_recipient
-from .sending.plan import variant_for, variant_key
-from .transports import make_transport
-from .transports.base import Outcome, OutgoingMessage, Transport
+from ..config import Config
+from ..context import Newsletter
+from ..db import utcnow
+from ..errors import NewsletterError
+from ..mail.compose import sender_address
+from ..mail.handover import hand_over, out_of_ledger_id
+from ..mail.message import OutgoingMessage, Transport
+from ..mail.personalise import envelope_address, format_recipient
+from ..sending.outcomes import SendReport
+from ..transports import make_transport
+from .outbox import EditorNote, claim_retry, retry_due
 
-__all__ = ["Notifier", "send_test_copy"]
+__all__ = ["Notifier"]
 
 log = logging.getLogger(__name__)
-TEST_PREFIX = "[TEST] "
 UNREACHABLE_ADVICE = ("Stopped before the end: the mail server did not answer several times in a "
                       "row. Check that it is running and reachable (NEWSLETTER_SMTP_HOST/_PORT); "
                       "the next send continues where this one stopped.")
-
-
-def _hand_over(config: Config, message: OutgoingMessage,
-               factory: Callable[[Config], Transport]) -> None:
-    transport = factory(config)
-    try:
-        results = transport.send([message])
-    finally:
-        transport.close()
-    if not results or results[0].outcome is not Outcome.SENT:
-        detail = results[0].detail if results else "no result"
-        raise DeliveryError(f"not sent: {detail}", transport=transport.name,
-                            recipient=message.recipient, response=detail)
 
 
 class Notifier:
@@ -154,7 +136,8 @@ class Notifier:
     def _deliver(self, recipient: str, subject: str, body: str) -> str | None:
         """Hand one note to the transport; the error, if it did not go out."""
         try:
-            _hand_over(self.config, self.build(subject, body, recipient), self.transport_factory)
+            hand_over(lambda: self.transport_factory(self.config), self.build(subject, body, recipient),
+                      "note")
         except NewsletterError as err:
             log.error("could not email the editor (%s): %s", recipient, err)
             return str(err)
@@ -189,24 +172,5 @@ class Notifier:
         # RFC 6532: a non-ASCII local part goes raw in UTF-8; policy.SMTP would make it an
         # encoded-word, which is no address at all.
         data = message.as_bytes(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
-        return OutgoingMessage(time.time_ns() // 1000, envelope_address(sender_address(c.from_))[0],
+        return OutgoingMessage(out_of_ledger_id(), envelope_address(sender_address(c.from_))[0],
                                envelope, data, smtputf8)
-
-
-def send_test_copy(nl: Newsletter, month: str, to: str,
-                   topics: frozenset[str] | None = None) -> str:
-    """Send one copy of the edition, subject prefixed `[TEST] `, outside the ledger; returns the
-    variant key. The copy is exactly what a subscriber of `topics` gets (None: all topics)."""
-    with nl.session() as session:
-        content = edition_content(get_edition(session, month))
-    key = variant_key(variant_for(content, topics))
-    if not key:
-        raise ContentError("a subscriber of these topics receives nothing this month",
-                           field="--topics")
-    subject = for_variant(content, variant_for(content, topics)).subject
-    content = replace(content, subject=TEST_PREFIX + subject)
-    message = Composer(nl, content).compose(
-        delivery_id=time.time_ns() // 1000, variant=key, uid="test-send", email=to,
-        name="", topics=topics, date=utcnow())
-    _hand_over(nl.config, message, make_transport)
-    return key

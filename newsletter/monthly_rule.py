@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["Occurrence", "RecurringRule", "month_after", "month_of", "occurrences_between",
            "parse_rule"]

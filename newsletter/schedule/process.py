@@ -28,18 +28,18 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from .content.models import Edition, EditionStatus
-from .context import Newsletter
-from .db import utcnow
-from .db.jobs import JOBS_TABLE
-from .errors import NewsletterError, StoreError
-from .notify import Notifier
-from .recurring.job import MonthlyRule, pending, run_recurring
-from .recurring.models import RecurringKind, RecurringOutcome
-from .scheduling import Decision, claim, decide, grace_of
-from .sending import ledger
-from .sending.engine import Sender, SendReport
-from .transports import make_transport
+from ..content.models import Edition, EditionStatus
+from ..context import Newsletter
+from ..db import utcnow
+from ..db.jobs import JOBS_TABLE
+from ..errors import NewsletterError, StoreError
+from ..notify.notifier import Notifier
+from ..sending import ledger
+from ..sending.outcomes import SendReport
+from ..sending.run import send_edition
+from .editions import Decision, claim, decide, grace_of
+from .models import RecurringKind, RecurringOutcome
+from .recurring import MonthlyRule, pending, run_recurring
 
 __all__ = ["Scheduler", "run_scheduled_send", "send_scheduled"]
 
@@ -95,17 +95,14 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
         if decision is not Decision.SEND:
             return None
         notifier.started(month, scheduled_at)
-    transport = make_transport(nl.config)
     try:
-        report = Sender(nl, transport, stop=stop or threading.Event()).send(month)
+        report = send_edition(nl, month, stop=stop or threading.Event())
     except StoreError as err:  # another process's run is live: it is sending, not us
         log.info("%s: not sending here: %s", month, err)
         return None
     except NewsletterError as err:
         notifier.failed(month, err)
         return None
-    finally:
-        transport.close()
     log.info("%s: sent %d, failed %d, rejected %d, uncertain %d in %.1fs%s", month, report.sent,
              report.failed, report.rejected, report.uncertain, report.elapsed,
              f" (stopped: {report.stopped})" if report.stopped else "")
@@ -223,14 +220,15 @@ class Scheduler:
                 log.info("%s: due at %s, now %s", month, at, now)
                 self._run_now(self.send, month)
             else:
-                wanted[JOB_PREFIX + month] = (at, "newsletter.scheduler:run_scheduled_send",
+                wanted[JOB_PREFIX + month] = (at, "newsletter.schedule.process:run_scheduled_send",
                                               [self.key, month])
         for due in pending(self.nl, self.monthly, now) if self.monthly else []:
             if due.at <= now:
                 self._run_now(self.recurring, due.kind, due.month)
             else:
                 wanted[f"{RECURRING_PREFIX}{due.kind.value}:{due.month}"] = (
-                    due.at, "newsletter.scheduler:run_recurring_job", [self.key, due.kind.value, due.month])
+                    due.at, "newsletter.schedule.process:run_recurring_job",
+                    [self.key, due.kind.value, due.month])
         self._mirror(wanted)
         self.resume_interrupted(only_due=True)
         self.notifier.retry_undelivered(now)

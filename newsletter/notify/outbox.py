@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base, UTCDateTime, utcnow
+from ..db import Base, UTCDateTime, utcnow
 
 RETRY_EVERY = timedelta(minutes=1)
 GIVE_UP_AFTER = timedelta(days=7)

@@ -1,12 +1,12 @@
 """Import every mapped module so that `Base.metadata` knows the whole schema."""
 
-from newsletter import editor_notes
 from newsletter.content import models as content_models
 from newsletter.db import jobs as scheduler_jobs
 from newsletter.db import models as taxonomy_models
-from newsletter.recurring import models as recurring_models
+from newsletter.notify import outbox
+from newsletter.schedule import models as recurring_models
 from newsletter.sending import models as sending_models
 from subscribers import models as subscriber_models
 
-__all__ = ["content_models", "editor_notes", "recurring_models", "scheduler_jobs", "sending_models",
+__all__ = ["content_models", "outbox", "recurring_models", "scheduler_jobs", "sending_models",
            "subscriber_models", "taxonomy_models"]

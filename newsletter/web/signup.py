@@ -39,12 +39,12 @@ from newsletter.context import Newsletter
 from newsletter.domain import Named
 from newsletter.errors import ContentErrors
 from newsletter.web.security import check_csrf, csrf_exempt
+from subscribers.addresses import address_hash
+from subscribers.flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, SubscriberView, Unsubscribed
+from subscribers.models import SubscriberStatus
+from subscribers.ratelimit import SlidingWindowLimiter
 
-from .addresses import address_hash
-from .flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, SubscriberView, Unsubscribed
-from .models import SubscriberStatus
-from .ratelimit import SlidingWindowLimiter
-from .tokens import InvalidToken, Purpose
+from ..tokens import InvalidToken, Purpose
 
 __all__ = ["blueprint"]
 

@@ -1,0 +1,1 @@
+"""Notes to the editor, kept until delivered."""

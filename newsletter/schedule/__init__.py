@@ -1,0 +1,1 @@
+"""When editions go out: the schedule, the monthly rule and the scheduler process."""

@@ -1,0 +1,29 @@
+"""`send_edition`: the one way to deliver an edition, for `newsletter send`, the scheduler and the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Newsletter
+from ..mail.message import Transport
+from ..transports import make_transport
+from .engine import Sender
+from .outcomes import SendReport
+
+__all__ = ["send_edition"]
+
+
+def send_edition(nl: Newsletter, month: str, *, transport: Transport | None = None,
+                 resend_uncertain: bool = False, **options: Any) -> SendReport:
+    """Deliver the month's edition to every matching subscriber, exactly once.
+
+    Opens the configured transport unless one is given, and closes only one it opened. `options`
+    go to `Sender` (progress, stop, clock, retry, rate_limit).
+    """
+    opened = transport is None
+    active = transport if transport is not None else make_transport(nl.config)
+    try:
+        return Sender(nl, active, **options).send(month, resend_uncertain=resend_uncertain)
+    finally:
+        if opened:
+            active.close()
