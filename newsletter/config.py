@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .monthly_rule import parse_rule
+from .providers import DEFAULT_PROVIDER, PROVIDERS, settings_named
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reply_to", "", "Optional Reply-To address"),
     Setting("secret_key", "", "Signs links; each key at least 32 bytes (comma-separated: newest first, "
             "older keys still verify)", secret=True),
-    Setting("transport", "smtp", "How mail leaves: smtp | outbox | postmark | sendgrid | mailgun"),
+    Setting("transport", DEFAULT_PROVIDER, "How mail leaves: " + " | ".join(PROVIDERS)),
     Setting("smtp_host", "localhost", "SMTP server host"),
     Setting("smtp_port", 25, "SMTP server port", at_least=1, at_most=65535),
     Setting("smtp_user", "", "SMTP AUTH user (empty: no AUTH)"),
@@ -130,8 +131,6 @@ NOT_SETTINGS = ("NEWSLETTER_CONFIG", "NEWSLETTER_TEST_POSTGRES_URL")
 """NEWSLETTER_* variables that are read but are not settings: no "unknown variable" warning."""
 MIN_SECRET_BYTES = 32
 MAKE_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-HTTP_TRANSPORTS = ("postmark", "sendgrid", "mailgun")
-TRANSPORTS = ("smtp", "outbox", *HTTP_TRANSPORTS)
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,10 @@ class Config:
                               "Set it in the environment (e.g. `export NEWSLETTER_SECRET_KEY="
                               f"$({MAKE_KEY})`).")
         return keys
+
+    def value(self, name: str) -> Any:
+        """The value of setting `name` as SETTINGS spells it ("from", not the field's "from_")."""
+        return getattr(self, _field_name(name))
 
     def where(self, name: str) -> str:
         """The prefix error messages about setting `name` start with: origin and name."""
@@ -338,7 +341,7 @@ def load_config(overrides: Mapping[str, Any] | None = None,
         if setting.name in overrides:
             value, origin = overrides[setting.name], "option"
         elif base is not None:
-            value = getattr(base, _field_name(setting.name))
+            value = base.value(setting.name)
             origin = base.origins.get(setting.name, "config")
         elif setting.env in environ:
             value, origin = environ[setting.env], setting.env
@@ -355,11 +358,10 @@ def load_config(overrides: Mapping[str, Any] | None = None,
 
 
 def _validate(config: Config) -> None:
-    if config.transport not in TRANSPORTS:
+    if config.transport not in PROVIDERS:
         raise ConfigError(f"{config.where('transport')}: {config.transport!r} is not one of "
-                          f"{', '.join(TRANSPORTS)}")
-    if config.transport in HTTP_TRANSPORTS:
-        _validate_http(config)
+                          f"{', '.join(PROVIDERS)}")
+    _validate_provider(config)
     if config.smtp_security not in ("none", "starttls", "ssl"):
         raise ConfigError(f"{config.where('smtp_security')}: {config.smtp_security!r} is not one of "
                           "none, starttls, ssl")
@@ -389,14 +391,14 @@ def _validate_schedule(config: Config) -> None:
         parse_rule(config.recurring_rule)
 
 
-def _validate_http(config: Config) -> None:
-    if not config.api_key.strip():
-        raise ConfigError(f"{_BY_NAME['api_key'].env} is not set: the {config.transport} transport needs the "
-                          f"provider's API key. Set it in the environment.")
-    if config.transport == "mailgun" and not config.mailgun_domain.strip():
-        raise ConfigError(f"{_BY_NAME['mailgun_domain'].env} is not set: the mailgun transport sends "
-                          f"through one of your Mailgun domains (e.g. mg.example.org).")
-    if config.api_base_url:
+def _validate_provider(config: Config) -> None:
+    """What the chosen provider's row needs, checked now so a missing one fails before a send starts."""
+    provider = PROVIDERS[config.transport]
+    for need in provider.needs:
+        if not str(config.value(need.setting)).strip():
+            raise ConfigError(f"{_BY_NAME[need.setting].env} is not set: the {provider.name} transport "
+                              f"{need.why}.")
+    if provider.http and config.api_base_url:
         parts = urlsplit(config.api_base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{config.where('api_base_url')}: {config.api_base_url!r} must be an "
@@ -410,3 +412,5 @@ def describe_settings() -> list[dict[str, Any]]:
 
 
 assert {_field_name(s.name) for s in SETTINGS} == {f.name for f in fields(Config)} - {"warnings", "origins"}
+assert all(settings_named(p) <= set(_BY_NAME) for p in PROVIDERS.values()), \
+    "a provider row reads an undeclared setting"

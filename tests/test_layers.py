@@ -18,7 +18,7 @@ from .conftest import REPO
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("newsletter.errors", "newsletter.paths", "newsletter.catcher"),
     ("newsletter.text", "newsletter.monthly_rule", "newsletter.tokens", "newsletter.domain",
-     "newsletter.markdown"),
+     "newsletter.markdown", "newsletter.providers"),
     ("newsletter.config",),
     ("newsletter.db",),
     ("newsletter.taxonomy",),

@@ -1,40 +1,56 @@
-"""Ways of handing messages over; `make_transport` picks one from the settings."""
+"""Ways of handing messages over; `make_transport` builds the one the settings name.
+
+Which providers exist, and how each is built from the settings, is the table in
+`newsletter.providers`: this package holds their files but no list of them. Their classes are
+still importable from here (`from newsletter.transports import SMTPTransport`), loaded on first use.
+"""
 
 from __future__ import annotations
 
-from ..config import Config
-from ..mail.message import Outcome, OutgoingMessage, SendResult, Transport
-from .http import HTTPSettings, HTTPTransport
-from .mailgun import MailgunTransport
-from .outbox import OutboxTransport
-from .postmark import PostmarkTransport
-from .sendgrid import SendGridTransport
-from .smtp import SMTPSettings, SMTPTransport
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any
 
-__all__ = ["HTTPSettings", "HTTPTransport", "MailgunTransport", "OutboxTransport", "OutgoingMessage",
-           "Outcome", "PostmarkTransport", "SMTPSettings", "SMTPTransport", "SendGridTransport",
-           "SendResult", "Transport", "make_transport"]
+from ..config import Config
+from ..errors import ConfigError
+from ..mail.message import Outcome, OutgoingMessage, SendResult, Transport
+from ..providers import PROVIDERS
+from .http import HTTPSettings, HTTPTransport
+
+_CLASSES = {path.rpartition(":")[2]: path for provider in PROVIDERS.values()
+            for path in (provider.transport, provider.settings) if path}
+"""Each class a provider row names, by its own name: the lazy exports of this package."""
+
+__all__ = ["HTTPSettings", "HTTPTransport", "OutgoingMessage", "Outcome", "SendResult", "Transport",
+           "make_transport"]
+__all__ += sorted(set(_CLASSES) - set(__all__))
 
 
 def make_transport(config: Config) -> Transport:
-    if config.transport == "outbox":
-        return OutboxTransport(config.outbox_dir)
-    if config.transport in ("postmark", "sendgrid", "mailgun"):
-        return _http_transport(config)
-    return SMTPTransport(
-        SMTPSettings(host=config.smtp_host, port=config.smtp_port, security=config.smtp_security,
-                     user=config.smtp_user, password=config.smtp_password,
-                     timeout=config.smtp_timeout),
-        batch_size=config.batch_size, connections=config.smtp_connections,
-        dkim_selector=config.dkim_selector or None, dkim_domain=config.dkim_domain or None,
-        dkim_private_key_path=config.dkim_private_key_path or None)
+    """The transport of the provider `config.transport`, built as its row says."""
+    provider = PROVIDERS.get(config.transport)
+    if provider is None:  # only a Config that bypassed load_config's check gets here
+        raise ConfigError(f"{config.where('transport')}: {config.transport!r} is not one of "
+                          f"{', '.join(PROVIDERS)}")
+    first = [_load(provider.settings)(**_values(config, provider.fields))] if provider.settings else []
+    transport: Transport = _load(provider.transport)(*first, **_values(config, provider.options))
+    return transport
 
 
-def _http_transport(config: Config) -> HTTPTransport:
-    settings = HTTPSettings(api_key=config.api_key, base_url=config.api_base_url,
-                            timeout=config.http_timeout)
-    if config.transport == "postmark":
-        return PostmarkTransport(settings, message_stream=config.postmark_message_stream)
-    if config.transport == "mailgun":
-        return MailgunTransport(settings, domain=config.mailgun_domain)
-    return SendGridTransport(settings)
+def _values(config: Config, names: Mapping[str, str]) -> dict[str, Any]:
+    return {key: config.value(setting) for key, setting in names.items()}
+
+
+def _load(path: str) -> Any:
+    """The attribute a "module:attribute" path names; the module is imported on first use."""
+    module, _, attribute = path.partition(":")
+    return getattr(import_module(module), attribute)
+
+
+def __getattr__(name: str) -> Any:
+    """`from newsletter.transports import MailgunTransport` keeps working without a list here."""
+    if name not in _CLASSES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _load(_CLASSES[name])
+    globals()[name] = value
+    return value

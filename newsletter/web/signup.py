@@ -76,11 +76,11 @@ class Site:
 def _setup(state: BlueprintSetupState) -> None:
     app = state.app
     nl: Newsletter = app.extensions["newsletter"]
-    window = float(getattr(nl.config, "rate_limit_window_seconds", 3600))
+    window = float(nl.config.rate_limit_window_seconds)
     app.extensions["subscribers"] = Site(
         Flows(nl, defer=_defer),
-        SlidingWindowLimiter(int(getattr(nl.config, "rate_limit_per_client", 10)), window),
-        SlidingWindowLimiter(int(getattr(nl.config, "rate_limit_per_address", 3)), window))
+        SlidingWindowLimiter(nl.config.rate_limit_per_client, window),
+        SlidingWindowLimiter(nl.config.rate_limit_per_address, window))
 
 
 def _site() -> Site:
