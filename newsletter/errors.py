@@ -1,17 +1,23 @@
 """Every error the library raises on purpose.
 
+    ConfigError                      settings or credentials are wrong: fix the setup, do not retry
     NewsletterError
-    ├── ConfigError                  settings or credentials are wrong: fix the setup, do not retry
     ├── ContentError                 a summary file, CSV row or edition is invalid
     │   └── ContentErrors            several of them at once, each located
     ├── RenderError                  a template failed or produced an unusable message
     ├── ComposeError                 one recipient's message cannot be written: that row fails
     ├── StoreError                   the database is missing or unmigrated
-    ├── SendInProgress               another process is sending this edition now
-    ├── StateError                   the operation does not fit the record's state
+    ├── SendInProgress               another process is sending this edition now: not a failure
+    ├── StateError                   the operation does not fit the record's state (paused, sent)
     └── DeliveryError                one message (or batch) could not be handed over
         ├── TemporaryDeliveryError   try again later (SMTP 4xx, dropped connection, HTTP 429/5xx)
         └── PermanentDeliveryError   never try again (SMTP 5xx, provider says the address is dead)
+
+`ConfigError` stands outside `NewsletterError` on purpose, as anymail keeps its configuration
+error outside its base class: code that catches `NewsletterError` to log a failed mail and carry
+on must not swallow a wrong password or a missing key, which fails every mail until someone
+fixes the setup. Whoever reports errors to a person (the CLI, the scheduler's notes) catches it
+by name.
 
 Third-party exceptions are translated into these at the edge that called the library.
 """
@@ -20,11 +26,12 @@ from __future__ import annotations
 
 
 class NewsletterError(Exception):
-    """Base class: catch this to handle anything the newsletter library raises on purpose."""
+    """Base class of what the library raises on purpose, ConfigError apart (see above)."""
 
 
-class ConfigError(NewsletterError):
-    """A setting is missing or invalid. Deliberately not a DeliveryError so nobody swallows it."""
+class ConfigError(Exception):
+    """A setting is missing or invalid. Not a NewsletterError, so no `except NewsletterError`
+    that carries on after one failed mail swallows it."""
 
 
 class ContentError(NewsletterError):
@@ -58,7 +65,7 @@ class ComposeError(NewsletterError):
 
 
 class StoreError(NewsletterError):
-    """The store is unusable for the requested operation."""
+    """The store is unusable: missing, unmigrated, or left inconsistent by a migration."""
 
 
 class SendInProgress(NewsletterError):

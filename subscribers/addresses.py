@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 import idna
 from email_validator import EmailNotValidError, validate_email
+
+from newsletter.text import breaks_line
 
 __all__ = ["MAX_ADDRESS_LENGTH", "InvalidAddress", "address_hash", "address_key",
            "normalise_email"]
 
 MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a path, less the angle brackets
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class InvalidAddress(ValueError):
@@ -30,7 +30,7 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
         raise InvalidAddress("the address is empty")
     if len(value) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress(f"the address is longer than {MAX_ADDRESS_LENGTH} characters")
-    if _CONTROL.search(value):
+    if breaks_line(value):
         raise InvalidAddress("the address contains a line break or control character")
     try:
         return validate_email(value, check_deliverability=check_deliverability).normalized

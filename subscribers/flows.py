@@ -43,9 +43,10 @@ from newsletter.context import Newsletter
 from newsletter.db import utcnow
 from newsletter.db.models import Topic
 from newsletter.domain import Named
-from newsletter.errors import ContentError, ContentErrors, NewsletterError
+from newsletter.errors import ConfigError, ContentError, ContentErrors, NewsletterError
 from newsletter.mail.compose import branding_for
 from newsletter.mail.links import TopicNames
+from newsletter.text import line_problem
 from newsletter.tokens import InvalidToken, Purpose, TokenSigner
 
 from . import store
@@ -60,10 +61,6 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 100
 DEFAULT_CONFIRM_EXPIRY_DAYS = 7
-# Cc, zero-width and bidi controls, line/paragraph separators, lone surrogates: they split or
-# disguise the To header and the greeting.
-_FORBIDDEN_IN_NAME = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _URL_LIKE = re.compile(r"://|www\.", re.IGNORECASE)
 # RFC 2047 `=?charset?q?…?=`: mail programs decode it, =0D=0A included, into what we refused above.
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
@@ -113,10 +110,9 @@ class SubscriberView:
 def validate_name(raw: str) -> str:
     """The name as it will appear in the To header and the greeting: one line, no links, nothing
     a mail program would decode into more. The one check for every way in (web, CSV, CLI)."""
-    found = _FORBIDDEN_IN_NAME.search(raw)
+    found = line_problem(raw, name=True)
     if found is not None:
-        raise ContentError("the name cannot contain line breaks or control characters (found "
-                           f"U+{ord(found.group()):04X} at character {found.start() + 1})",
+        raise ContentError(f"the name cannot contain line breaks or control characters ({found})",
                            field="name")
     name = " ".join(raw.split())
     if len(name) > MAX_NAME_LENGTH:
@@ -142,8 +138,7 @@ class Flows:
                  defer: Callable[[Job], None] | None = None) -> None:
         self.nl, self.config, self._mailer = nl, nl.config, mailer
         self.defer = defer or (lambda job: job())
-        days = int(getattr(nl.config, "confirm_expiry_days", DEFAULT_CONFIRM_EXPIRY_DAYS))
-        self.confirm_expiry = timedelta(days=days)
+        self.confirm_expiry = timedelta(days=nl.config.confirm_expiry_days)
 
     @cached_property
     def signer(self) -> TokenSigner:
@@ -430,7 +425,7 @@ class Flows:
         """Send now; a failure is logged, never raised (the person can simply ask again)."""
         try:
             self.mailer.send(mail)
-        except NewsletterError:
+        except (ConfigError, NewsletterError):
             log.exception("the %s email could not be sent", mail.kind.value)
 
 

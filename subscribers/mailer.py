@@ -1,8 +1,8 @@
 """Transactional emails (confirm, welcome, manage your preferences), outside the ledger.
 
 They go through the same stack as an edition: `Renderer.render_message` (Jinja2 + premailer) with
-`templates/email/<kind>.html/.txt`, then `compile_template` + `MessageTemplate.fill` for the MIME
-bytes, then the configured transport. Each is rendered for its one recipient (a per-recipient link
+`templates/email/<kind>.html/.txt`, then the edition's own `compose_message` for the MIME bytes,
+then the configured transport. Each is rendered for its one recipient (a per-recipient link
 such as the confirmation URL is plain context, not a marker); the recipient's name, address,
 topics and standard links still go in through the markers, so escaping and encoding are exactly
 those of a newsletter.
@@ -11,10 +11,8 @@ those of a newsletter.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,13 +20,11 @@ from newsletter.config import Config
 from newsletter.db import utcnow
 from newsletter.domain import Branding
 from newsletter.errors import ComposeError, PermanentDeliveryError, RenderError
-from newsletter.mail.compose import CANNOT_COMPOSE, fill_in, sender_address
+from newsletter.mail.compose import CANNOT_COMPOSE, Recipient, compose_message, envelope_sender, template_for
 from newsletter.mail.handover import hand_over, out_of_ledger_id
-from newsletter.mail.links import LinkMaker, default_unsubscribe_mailto
+from newsletter.mail.links import LinkMaker
 from newsletter.mail.message import OutgoingMessage, Transport
-from newsletter.mail.personalise import compile_template, envelope_address
 from newsletter.mail.render import Renderer, check_rendered
-from newsletter.tokens import TokenSigner
 from newsletter.transports import make_transport
 
 __all__ = ["Mail", "MailKind", "Mailer"]
@@ -76,9 +72,8 @@ class Mailer:
         self.config, self.branding = config, branding
         self.renderer = renderer or Renderer(branding, config.templates_dir or None)
         self.transport_factory = transport_factory
-        self.links = LinkMaker(TokenSigner(config.secret_keys), config.base_url,
-                               config.unsubscribe_mailto or default_unsubscribe_mailto(config.from_))
-        self.envelope_from = envelope_address(sender_address(config.from_))[0]
+        self.links = LinkMaker.for_config(config)
+        self.envelope_from = envelope_sender(config.from_)
 
     def build(self, mail: Mail) -> OutgoingMessage:
         """The finished message, exactly as the transport will get it; ComposeError if it cannot be
@@ -89,18 +84,10 @@ class Mailer:
         problems = check_rendered(rendered)
         if problems:
             raise RenderError(f"{mail.kind.value} email: " + "; ".join(problems))
-        template = compile_template(rendered, variant=f"transactional-{mail.kind.value}",
-                                    sender=self.config.from_, list_id=self.config.effective_list_id,
-                                    reply_to=self.config.reply_to)
-        unsubscribe = self.links.unsubscribe_url(mail.uid)
-        values = {"name": mail.name, "email": mail.email, "topics": mail.topics,
-                  "unsubscribe_url": unsubscribe,
-                  "preferences_url": self.links.preferences_url(mail.uid)}
-        message_id = f"<{mail.kind.value}.{secrets.token_hex(10)}@{template.message_id_domain}>"
-        return fill_in(template, delivery_id=out_of_ledger_id(), envelope_from=self.envelope_from,
-                       name=mail.name, email=mail.email, date=format_datetime(utcnow()),
-                       message_id=message_id, list_unsubscribe=self.links.list_unsubscribe(unsubscribe),
-                       values=values)
+        template = template_for(self.config, rendered, f"transactional-{mail.kind.value}")
+        return compose_message(template, Recipient(mail.uid, mail.email, mail.name, mail.topics),
+                               self.links, date=utcnow(), message_id_prefix=mail.kind.value,
+                               delivery_id=out_of_ledger_id(), envelope_from=self.envelope_from)
 
     def send(self, mail: Mail) -> None:
         """Hand one email over; DeliveryError (temporary or permanent) if it did not go, also when

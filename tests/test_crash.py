@@ -21,7 +21,7 @@ from newsletter.content.store import get_edition
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
 from newsletter.db.types import new_uid
-from newsletter.errors import StoreError
+from newsletter.errors import SendInProgress
 from newsletter.sending import ledger
 from newsletter.sending.models import SendRun
 from subscribers.addresses import address_hash
@@ -92,6 +92,7 @@ def status(env: dict[str, str]) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.process
 def test_sigkill_mid_send_then_resume_never_mails_anyone_twice(
         store: tuple[dict[str, str], list[str]], handler: FaultyHandler) -> None:
     env, emails = store
@@ -123,6 +124,7 @@ def test_sigkill_mid_send_then_resume_never_mails_anyone_twice(
     assert final["last_run"]["sent"] == len(uncertain) and final["last_run"]["finished"]
 
 
+@pytest.mark.process
 def test_two_sends_of_one_edition_at_once_one_sends_the_other_stops(
         store: tuple[dict[str, str], list[str]], handler: FaultyHandler) -> None:
     env, emails = store
@@ -136,6 +138,7 @@ def test_two_sends_of_one_edition_at_once_one_sends_the_other_stops(
     assert set(handler.received.values()) == {1} and set(handler.received) == set(emails)
 
 
+@pytest.mark.process
 def test_a_live_run_blocks_a_second_start_and_a_dead_one_does_not(tmp_path: Path) -> None:
     nl = Newsletter.open(make_config(f"sqlite:///{tmp_path / 'n.db'}"))
     nl.init()
@@ -144,7 +147,7 @@ def test_a_live_run_blocks_a_second_start_and_a_dead_one_does_not(tmp_path: Path
     with nl.session() as session:
         edition_id = get_edition(session, MONTH).id
         ledger.start_run(session, edition_id, now)
-    with pytest.raises(StoreError, match="another send"), nl.session() as session:
+    with pytest.raises(SendInProgress, match="another send"), nl.session() as session:
         ledger.start_run(session, edition_id, now + timedelta(seconds=60))
     with nl.session() as session:  # heartbeat older than two minutes: the run is dead
         ledger.start_run(session, edition_id, now + timedelta(seconds=121))
@@ -175,7 +178,7 @@ def test_starting_runs_is_race_free(database_url: str) -> None:
                 ledger.start_run(session, edition_id, utcnow())
                 time.sleep(0.3)  # hold the transaction open: a racy check would pass twice
             outcomes.append("started")
-        except StoreError:
+        except SendInProgress:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=start) for _ in range(2)]
@@ -187,6 +190,7 @@ def test_starting_runs_is_race_free(database_url: str) -> None:
     assert sorted(outcomes) == ["refused", "started"]
 
 
+@pytest.mark.process
 def test_sigterm_finishes_the_batch_and_exits_cleanly(
         store: tuple[dict[str, str], list[str]], handler: FaultyHandler) -> None:
     env, emails = store

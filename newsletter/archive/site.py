@@ -35,6 +35,7 @@ from ..context import Newsletter
 from ..db.models import ResearchType, Topic
 from ..domain import EditionContent, Named, SummaryItem
 from ..errors import ContentError
+from ..mail.compose import branding_for, make_renderer
 from ..mail.render import Renderer
 from ..markdown import markdown_to_text
 from ..taxonomy import slugify
@@ -330,8 +331,6 @@ def atom_feed(site: ArchiveSite) -> bytes:
 
 def open_site(nl: Newsletter, renderer: Renderer | None = None) -> ArchiveSite:
     """The archive as the store holds it now."""
-    from ..mail.compose import make_renderer
-
     with nl.session() as session:
         published = load_published(session)
     return ArchiveSite(published, renderer or make_renderer(nl))
@@ -340,8 +339,6 @@ def open_site(nl: Newsletter, renderer: Renderer | None = None) -> ArchiveSite:
 def build_site(nl: Newsletter, out_dir: Path, *, base_url: str | None = None) -> BuildReport:
     """Write the whole archive to `out_dir/archive/`, replacing what an earlier build wrote
     there (stale pages go too); a folder that a build did not make is refused, not replaced."""
-    from ..mail.compose import branding_for
-
     branding = branding_for(nl)
     if base_url:
         branding = replace(branding, base_url=base_url)

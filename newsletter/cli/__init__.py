@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
 
 import click
 
 from ..config import describe_settings, load_config
 from ..context import Newsletter
-from ..errors import ConfigError, ContentErrors, NewsletterError
+from ..errors import ConfigError, ContentError, ContentErrors, NewsletterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,8 +21,24 @@ def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
-def library_errors(function: F) -> F:
-    """Turn library errors into one clear message and exit code 1 (2 for configuration)."""
+@overload
+def library_errors(function: F, /) -> F: ...
+
+
+@overload
+def library_errors(*, flags: Mapping[str, str]) -> Callable[[F], F]: ...
+
+
+def library_errors(function: F | None = None, /, *,
+                   flags: Mapping[str, str] | None = None) -> F | Callable[[F], F]:
+    """Turn library errors into one clear message and exit code 1 (2 for configuration).
+
+    The library names the field it refuses (`at`); `flags` maps such fields to this command's
+    options (`{"at": "--at"}`), so the message names what the user typed.
+    """
+    if function is None:
+        return functools.partial(library_errors, flags=flags)
+    named = flags or {}
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,15 +46,24 @@ def library_errors(function: F) -> F:
             return function(*args, **kwargs)
         except ContentErrors as err:
             for problem in err.errors:
-                click.echo(f"Error: {problem}", err=True)
+                click.echo(f"Error: {_as_typed(problem, named)}", err=True)
             sys.exit(1)
         except ConfigError as err:
             click.echo(f"Configuration error: {err}", err=True)
             sys.exit(2)
+        except ContentError as err:
+            raise click.ClickException(_as_typed(err, named)) from err
         except NewsletterError as err:
             raise click.ClickException(str(err)) from err
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
+
+
+def _as_typed(err: ContentError, flags: Mapping[str, str]) -> str:
+    flag = flags.get(err.field) if err.field else None
+    if flag is None:
+        return str(err)
+    return str(ContentError(err.reason, source=err.source, line=err.line, field=flag))
 
 
 def open_newsletter(ctx: click.Context, *, ready: bool = True) -> Newsletter:

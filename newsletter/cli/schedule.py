@@ -46,7 +46,7 @@ def schedule() -> None:
               help="Local send time (wall clock of --tz).")
 @click.option("--tz", metavar="Area/City", help="Time zone of --at (default: the `timezone` setting).")
 @click.pass_context
-@library_errors
+@library_errors(flags={"at": "--at", "timezone": "--tz"})
 def schedule_set(ctx: click.Context, month: str, at: str, tz: str | None) -> None:
     """Schedule (or reschedule) the month's edition after checking that it is sendable.
 
@@ -62,7 +62,7 @@ def schedule_set(ctx: click.Context, month: str, at: str, tz: str | None) -> Non
 @click.option("--tz", metavar="Area/City", help="Show local times in this zone.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_context
-@library_errors
+@library_errors(flags={"timezone": "--tz"})
 def schedule_list(ctx: click.Context, tz: str | None, as_json: bool) -> None:
     """List editions with a send time: local and UTC time, and state.
 
@@ -129,7 +129,7 @@ def schedule_cancel(ctx: click.Context, month: str) -> None:
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Who gets the test copy.")
 @click.option("--topics", metavar="SLUG,SLUG", help="Send the copy a subscriber of these topics gets.")
 @click.pass_context
-@library_errors
+@library_errors(flags={"topics": "--topics"})
 def edition_test_send(ctx: click.Context, month: str, to: str, topics: str | None) -> None:
     """Send one copy, subject prefixed "[TEST] ", outside the ledger.
 

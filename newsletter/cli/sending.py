@@ -14,7 +14,7 @@ import click
 
 from ..notify.notifier import Notifier
 from ..sending import control
-from ..sending.outcomes import SendReport
+from ..sending.outcomes import SendReport, StopReason
 from ..sending.report import edition_status, plan_without_sending
 from ..sending.run import send_edition
 from . import cli, emit_json, library_errors, open_newsletter
@@ -52,7 +52,7 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) 
         report = send_edition(nl, month, resend_uncertain=resend_uncertain, progress=progress,
                               stop=stop)
     _print_report(month, report)
-    if report.stopped == "unreachable":
+    if report.stopped is StopReason.UNREACHABLE:
         Notifier(nl.config, store=nl).unreachable(report)
 
 
@@ -71,10 +71,10 @@ def _print_report(month: str, report: SendReport) -> None:
                    "--resend-uncertain.", err=True)
     for reason, count in report.reasons.most_common():
         click.echo(f"  {count} × {reason}")
-    if report.stopped == "unreachable":
+    if report.stopped is StopReason.UNREACHABLE:
         click.echo("Stopped: the mail server did not answer several connections in a row. Check "
                    f"that it is running, then `newsletter send {month}` continues.", err=True)
-    elif report.stopped == "interrupted":
+    elif report.stopped is StopReason.INTERRUPTED:
         click.echo(f"Stopped after the current batch; `newsletter send {month}` continues.")
     elif report.stopped:
         click.echo(f"The edition was {report.stopped}; stopped after the current batch.")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import ResearchType, Topic
 from ..domain import Citation, EditionContent, Named, SummaryItem
-from ..errors import ContentError
+from ..errors import ContentError, StateError
 from .assemble import Assembly, assemble, check_month
 from .models import Edition, EditionItem, EditionStatus, Summary, SummaryStatus
 from .summary_file import SummaryDraft
@@ -87,6 +88,13 @@ def edition_content(edition: Edition) -> EditionContent:
                           items=tuple(to_item(item.summary) for item in edition.items))
 
 
+def mark_sent(session: Session, edition_id: int, now: datetime) -> None:
+    """A sending edition whose ledger is done becomes sent; a first `sent_at` is kept."""
+    edition = session.get(Edition, edition_id)
+    if edition is not None and edition.status is EditionStatus.SENDING:
+        edition.status, edition.sent_at = EditionStatus.SENT, edition.sent_at or now
+
+
 def assemble_edition(session: Session, month: str, *, order: list[int] | None = None,
                      subject: str | None = None, preheader: str | None = None) -> Assembly:
     """Store the month's edition from its ready summaries; refused once sending has started."""
@@ -94,8 +102,8 @@ def assemble_edition(session: Session, month: str, *, order: list[int] | None = 
     edition = session.scalar(select(Edition).where(Edition.month == month))
     if edition is not None and edition.status not in (EditionStatus.DRAFT, EditionStatus.SCHEDULED,
                                                       EditionStatus.MISSED):
-        raise ContentError(f"the {month} edition is {edition.status.value}; it can no longer "
-                           "be re-assembled", field="month")
+        raise StateError(f"the {month} edition is {edition.status.value}; it can no longer "
+                         "be re-assembled")
     keep_subject = edition.subject if edition is not None else None
     keep_preheader = edition.preheader if edition is not None else None
     assembly = assemble(month, ready, order=order, subject=subject or keep_subject,

@@ -21,6 +21,7 @@ import yaml
 
 from ..domain import Citation
 from ..errors import ContentError, ContentErrors
+from ..text import line_problem
 
 __all__ = [
     "EXAMPLES_DIR", "LIMITS", "MAX_FILE_BYTES", "STATUSES", "SummaryDraft", "decode_utf8",
@@ -50,9 +51,6 @@ _TAG = "tag:yaml.org,2002:"
 _TEXT_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 _MAX_DEPTH = 8
 
-# Cc, surrogates, line/paragraph separators and bidi overrides: they split or disguise header lines.
-_SINGLE_LINE_BAD = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _MONTH = re.compile(r"(?:19\d\d|20\d\d|2100)-(?:0[1-9]|1[0-2])")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})")
@@ -95,11 +93,8 @@ def _kind(node: yaml.Node) -> str:
 
 def single_line_problem(value: str) -> str | None:
     """Why `value` cannot be a one-line field (it would split or disguise a header), else None."""
-    found = _SINGLE_LINE_BAD.search(value)
-    if found is None:
-        return None
-    return (f"must be a single line without control characters "
-            f"(found U+{ord(found.group()):04X} at character {found.start() + 1})")
+    found = line_problem(value)
+    return None if found is None else f"must be a single line without control characters ({found})"
 
 
 def multi_line_problem(value: str) -> str | None:

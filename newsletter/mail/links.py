@@ -7,6 +7,9 @@ from urllib.parse import quote
 
 from newsletter.tokens import Purpose, TokenSigner
 
+from ..config import Config
+from .personalise import parse_sender
+
 
 class LinkMaker:
     """Builds a recipient's signed links; the only per-recipient cryptography is two HMACs."""
@@ -15,6 +18,11 @@ class LinkMaker:
         self.signer = signer
         self.base = base_url.rstrip("/")
         self.mailto = unsubscribe_mailto
+
+    @classmethod
+    def for_config(cls, config: Config) -> LinkMaker:
+        return cls(TokenSigner(config.secret_keys), config.base_url,
+                   config.unsubscribe_mailto or default_unsubscribe_mailto(config.from_))
 
     def unsubscribe_url(self, uid: str) -> str:
         return f"{self.base}/u/{self.signer.sign(Purpose.UNSUBSCRIBE, uid)}"
@@ -56,5 +64,5 @@ class TopicNames:
 
 def default_unsubscribe_mailto(sender: str) -> str:
     """`unsubscribe@<the From domain>` when none is configured."""
-    domain = sender.rpartition("@")[2].rstrip(">").strip()
+    domain = parse_sender(sender).domain
     return f"unsubscribe@{domain}" if domain else ""

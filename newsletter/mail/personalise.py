@@ -1,10 +1,14 @@
-"""Per-recipient fill-in of a message rendered once per variant.
+"""The header path of every kind of mail, and the per-recipient fill-in of a rendered variant.
 
 `compile_template` does the expensive work once per variant: header folding and encoding, and
 quoted-printable encoding of every static stretch of both bodies. `MessageTemplate.fill` then only
 encodes the recipient's few short values and joins bytes. Each value sits between QP soft line
 breaks (`=\\r\\n`), so the result is exactly the QP encoding of the filled-in text and no line
 exceeds 76 characters.
+
+Every message takes its headers from `standard_headers`, folded and encoded by `fold_header`, and
+its recipient lines from `format_recipient`: multipart editions and transactional mails through
+`compile_template`, plain-text editor notes through `plain_message`.
 """
 
 from __future__ import annotations
@@ -13,20 +17,25 @@ import binascii
 import html
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.header import Header
+from typing import NamedTuple
 
 import idna
 
 from ..errors import ComposeError
+from ..text import single_line
 from .render import RenderedVariant
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_QP = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+_QP_TEXT = b"Content-Type: text/plain" + _QP
+_QP_HTML = b"Content-Type: text/html" + _QP
 _SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
+_ENCODING_POLICY = _SMTP_POLICY.clone(refold_source="all")
 _FOLD = "\r\n "
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~"
 _ATOMS = re.compile(rf"[{_ATEXT}]+(?: [{_ATEXT}]+)*")
@@ -34,9 +43,42 @@ _LOCAL_PART = re.compile(rf"[{_ATEXT}\x80-\U0010ffff]+(?:\.[{_ATEXT}\x80-\U0010f
 _DOMAIN = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*|\[[\x21-\x5a\x5e-\x7e]*\]")
 
 
-def single_line(value: str) -> str:
-    """Remove anything that could end a header line or smuggle one in."""
-    return _CONTROL.sub(" ", value).strip()
+class Sender(NamedTuple):
+    """A From setting, read once by `parse_sender`."""
+
+    display_name: str
+    address: str
+    domain: str
+
+    @property
+    def message_id_domain(self) -> str:
+        """The right-hand side of every Message-ID this sender's mail carries."""
+        return self.domain or "localhost"
+
+
+def parse_sender(sender: str) -> Sender:
+    """The one reading of a From setting, `Name <addr@domain>` or a bare `addr@domain`: the
+    envelope sender, the default unsubscribe mailbox and every Message-ID's domain come from it."""
+    name, bracket, rest = sender.rpartition("<")
+    address = rest.strip().removesuffix(">").strip()
+    name = name.strip() if bracket else ""
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+    return Sender(name, address, address.rpartition("@")[2])
+
+
+def standard_headers(sender: str, subject: str, *, list_id: str | None = None,
+                     reply_to: str = "") -> list[tuple[str, str]]:
+    """The headers every kind of mail carries besides its recipient lines: editions, test copies
+    and transactional mails (`compile_template`) and editor notes (`plain_message`) all take
+    theirs from here, so a header added here is in every one. A `list_id` makes it list mail,
+    with one-click unsubscribe (RFC 8058)."""
+    headers = [("From", sender), ("Subject", subject), ("MIME-Version", "1.0")]
+    if list_id is not None:
+        headers += [("List-Id", list_id), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    if reply_to:
+        headers.append(("Reply-To", reply_to))
+    return headers
 
 
 def _qp(data: bytes) -> bytes:
@@ -48,8 +90,20 @@ def _crlf(text: str) -> str:
 
 
 def fold_header(name: str, value: str) -> bytes:
-    """`Name: value\\r\\n`, folded and RFC 2047-encoded where needed."""
-    return _SMTP_POLICY.fold_binary(name, single_line(value))
+    """`Name: value\\r\\n`, folded and RFC 2047-encoded where needed (policy.SMTP would leave a
+    short non-ASCII value raw, which ASCII cannot carry, so that one is always refolded)."""
+    value = single_line(value)
+    return (_SMTP_POLICY if value.isascii() else _ENCODING_POLICY).fold_binary(name, value)
+
+
+def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
+    return b"".join(fold_header(name, value) for name, value in headers)
+
+
+def _recipient_lines(to: str, date: str, message_id: str) -> bytes:
+    """The lines every message writes per recipient; see `MessageTemplate.fill`."""
+    return b"".join((b"To: ", to.encode("utf-8"), CRLF, b"Date: ", date.encode("ascii"), CRLF,
+                     b"Message-ID: ", message_id.encode("ascii"), CRLF))
 
 
 def format_recipient(name: str, email: str) -> str:
@@ -156,20 +210,13 @@ class MessageTemplate:
     def fill(self, *, to: str, date: str, message_id: str, unsubscribe: tuple[str, ...],
              values: Mapping[str, str]) -> bytes:
         """`to` comes from `format_recipient`; the other values are ASCII made by us."""
-        head = b"".join((
-            b"To: ", to.encode("utf-8"), CRLF, b"Date: ", date.encode("ascii"), CRLF,
-            b"Message-ID: ", message_id.encode("ascii"), CRLF,
-            b"List-Unsubscribe: ", ",\r\n ".join(f"<{u}>" for u in unsubscribe).encode("ascii"),
-            CRLF, self.static_headers))
         b = self.boundary
         return b"".join((
-            head, CRLF,
-            b"--", b, CRLF, b'Content-Type: text/plain; charset="utf-8"', CRLF,
-            b"Content-Transfer-Encoding: quoted-printable", CRLF, CRLF,
-            self.text.fill(values), CRLF,
-            b"--", b, CRLF, b'Content-Type: text/html; charset="utf-8"', CRLF,
-            b"Content-Transfer-Encoding: quoted-printable", CRLF, CRLF,
-            self.html.fill(values), CRLF,
+            _recipient_lines(to, date, message_id),
+            b"List-Unsubscribe: ", ",\r\n ".join(f"<{u}>" for u in unsubscribe).encode("ascii"),
+            CRLF, self.static_headers, CRLF,
+            b"--", b, CRLF, _QP_TEXT, CRLF, self.text.fill(values), CRLF,
+            b"--", b, CRLF, _QP_HTML, CRLF, self.html.fill(values), CRLF,
             b"--", b, b"--", CRLF))
 
 
@@ -178,17 +225,23 @@ def compile_template(rendered: RenderedVariant, *, variant: str, sender: str, li
                      ) -> MessageTemplate:
     """Encode everything that is the same for every recipient of this variant, once."""
     boundary = ("=_nl_" + secrets.token_hex(12)).encode("ascii")
-    headers = [("From", sender), ("Subject", rendered.subject), ("MIME-Version", "1.0"),
-               ("List-Id", list_id), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-    if reply_to:
-        headers.append(("Reply-To", reply_to))
+    headers = standard_headers(sender, rendered.subject, list_id=list_id, reply_to=reply_to)
     headers.extend((extra_headers or {}).items())
-    static = b"".join(fold_header(name, value) for name, value in headers)
+    static = _header_block(headers)
     static += b'Content-Type: multipart/alternative; boundary="' + boundary + b'"' + CRLF
-    domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
     return MessageTemplate(
         variant=variant, subject=rendered.subject, rendered=rendered, sender=sender,
         reply_to=reply_to, list_id=list_id, static_headers=static, boundary=boundary,
         text=_Body.compile(rendered.text, rendered.markers, escape_html=False),
         html=_Body.compile(rendered.html, rendered.markers, escape_html=True),
-        message_id_domain=domain)
+        message_id_domain=parse_sender(sender).message_id_domain)
+
+
+def plain_message(*, sender: str, subject: str, to: str, date: str, message_id: str, body: str,
+                  extra_headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A one-part text/plain message (an editor's note): the recipient lines and standard headers
+    of every other mail, its body quoted-printable like theirs, and no list headers."""
+    headers = standard_headers(sender, subject)
+    headers.extend(extra_headers)
+    return b"".join((_recipient_lines(to, date, message_id), _header_block(headers), _QP_TEXT,
+                     CRLF, _qp(_crlf(body).encode("utf-8"))))

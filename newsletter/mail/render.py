@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..domain import Branding, EditionContent
 from ..errors import RenderError
 from ..markdown import SAFE_SCHEMES, markdown_to_text, render_markdown, wrap_text
 from ..paths import templates_dir
+from ..text import visible_line as clean_header
 
 __all__ = ["GMAIL_CLIP_BYTES", "PLACEHOLDERS", "RenderedVariant", "Renderer", "check_rendered",
            "clean_header", "new_markers"]
@@ -51,15 +51,6 @@ def new_markers() -> Mapping[str, str]:
     serialisation and URL attributes all leave it byte-for-byte intact."""
     nonce = secrets.token_hex(8)
     return MappingProxyType({p: f"nl{nonce}{p.replace('_', '')}x" for p in PLACEHOLDERS})
-
-
-def clean_header(value: str) -> str:
-    """One line of visible text: CR, LF and other control or format characters (bidi overrides)
-    become spaces and whitespace runs collapse, so a header can be neither split nor spoofed."""
-    visible = "".join(
-        " " if unicodedata.category(ch).startswith("C") and ch != "\u200d" else ch
-        for ch in value)
-    return " ".join(visible.split())
 
 
 def is_safe_url(url: object) -> bool:

@@ -1,7 +1,8 @@
-"""Emails to the editor (send started, end-of-send report, alerts) and test copies of an edition.
+"""Emails to the editor: send started, end-of-send report, alerts.
 
-Both go out through the configured transport, outside the ledger, like `subscribers.mailer`.
-Editor notes are plain text: they are for one person who needs facts, not a designed message.
+They go out through the configured transport, outside the ledger, like `subscribers.mailer`, and
+are composed by `newsletter.mail` with the headers of every other mail. They are plain text: they
+are for one person who needs facts, not a designed message.
 Without `editor_email` every note is only logged, and a note that cannot be delivered is logged
 too: a notification never breaks a send.
 """
@@ -11,20 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from email import policy
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
 from ..context import Newsletter
 from ..db import utcnow
-from ..errors import NewsletterError
-from ..mail.compose import sender_address
+from ..errors import ConfigError, NewsletterError
+from ..mail.compose import compose_plain
 from ..mail.handover import hand_over, out_of_ledger_id
 from ..mail.message import OutgoingMessage, Transport
-from ..mail.personalise import envelope_address, format_recipient
 from ..sending.outcomes import SendReport
 from ..transports import make_transport
 from .outbox import EditorNote, claim_retry, retry_due
@@ -138,7 +135,7 @@ class Notifier:
         try:
             hand_over(lambda: self.transport_factory(self.config), self.build(subject, body, recipient),
                       "note")
-        except NewsletterError as err:
+        except (ConfigError, NewsletterError) as err:
             log.error("could not email the editor (%s): %s", recipient, err)
             return str(err)
         return None
@@ -159,18 +156,10 @@ class Notifier:
             log.error("could not record the editor's note %d: %s", note_id, err)
 
     def build(self, subject: str, body: str, recipient: str | None = None) -> OutgoingMessage:
+        """The note as the transport gets it: plain text, through every mail's header path."""
         c = self.config
-        recipient = recipient or c.editor_email
-        envelope, smtputf8 = envelope_address(recipient)
-        message = EmailMessage()
-        message["From"], message["To"] = c.from_, format_recipient("", recipient)
-        message["Subject"] = f"[{c.organisation}] {subject}"
-        message["Date"] = format_datetime(utcnow())
-        message["Message-ID"] = make_msgid(domain=sender_address(c.from_).rpartition("@")[2])
-        message["Auto-Submitted"] = "auto-generated"
-        message.set_content(body + "\n")
-        # RFC 6532: a non-ASCII local part goes raw in UTF-8; policy.SMTP would make it an
-        # encoded-word, which is no address at all.
-        data = message.as_bytes(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
-        return OutgoingMessage(out_of_ledger_id(), envelope_address(sender_address(c.from_))[0],
-                               envelope, data, smtputf8)
+        return compose_plain(sender=c.from_, email=recipient or c.editor_email,
+                             subject=f"[{c.organisation}] {subject}", body=body + "\n",
+                             date=utcnow(), message_id_prefix="note",
+                             delivery_id=out_of_ledger_id(),
+                             extra_headers=(("Auto-Submitted", "auto-generated"),))

@@ -24,7 +24,7 @@ from ..content.store import edition_content, get_edition
 from ..content.variants import variant_key
 from ..context import Newsletter
 from ..db import utcnow
-from ..errors import ContentError, NewsletterError
+from ..errors import ContentError, NewsletterError, StateError
 from ..mail.compose import make_renderer
 from ..mail.render import check_rendered
 
@@ -61,7 +61,7 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ScheduleError(f"unknown time zone {name!r}: use an Area/City name such as "
-                            "America/Toronto", field="--tz") from err
+                            "America/Toronto", field="timezone") from err
 
 
 def local_to_utc(at: str, tz: str) -> datetime:
@@ -69,17 +69,17 @@ def local_to_utc(at: str, tz: str) -> datetime:
     try:
         naive = datetime.strptime(at.strip(), TIME_FORMAT)
     except ValueError as err:
-        raise ScheduleError(f"{at!r} is not a time like 2026-12-01 09:00", field="--at") from err
+        raise ScheduleError(f"{at!r} is not a time like 2026-12-01 09:00", field="at") from err
     where = zone(tz)
     earlier, later = naive.replace(tzinfo=where, fold=0), naive.replace(tzinfo=where, fold=1)
     if earlier.astimezone(UTC).astimezone(where).replace(tzinfo=None) != naive:
         raise ScheduleError(f"{at} does not exist in {tz}: the clocks jump forward over it "
-                            "(daylight saving time); pick a time outside the gap", field="--at")
+                            "(daylight saving time); pick a time outside the gap", field="at")
     if earlier.utcoffset() != later.utcoffset():
         raise ScheduleError(
             f"{at} happens twice in {tz} (the clocks go back): at {earlier.astimezone(UTC):%H:%M} "
             f"and at {later.astimezone(UTC):%H:%M} UTC; pick a time outside that hour",
-            field="--at")
+            field="at")
     return earlier.astimezone(UTC)
 
 
@@ -127,7 +127,7 @@ def schedule(nl: Newsletter, month: str, at: str, tz: str | None = None, *,
     now = now or utcnow()
     if when <= now:
         raise ScheduleError(f"{at} ({tz}) is in the past; it is now "
-                            f"{now.astimezone(zone(tz)):%Y-%m-%d %H:%M} there", field="--at")
+                            f"{now.astimezone(zone(tz)):%Y-%m-%d %H:%M} there", field="at")
     problems = check_sendable(nl, month)
     if problems:
         raise ScheduleError(f"the {month} edition is not sendable: " + "; ".join(problems),
@@ -135,8 +135,8 @@ def schedule(nl: Newsletter, month: str, at: str, tz: str | None = None, *,
     with nl.session() as session:
         edition = get_edition(session, month)
         if edition.status not in RESCHEDULABLE:
-            raise ScheduleError(f"the {month} edition is {edition.status.value}; only a draft, "
-                                "scheduled or missed edition can be scheduled", field="month")
+            raise StateError(f"the {month} edition is {edition.status.value}; only a draft, "
+                             "scheduled or missed edition can be scheduled")
         edition.status, edition.scheduled_at = EditionStatus.SCHEDULED, when
         return _row(edition, tz)
 
@@ -146,8 +146,7 @@ def unschedule(nl: Newsletter, month: str) -> ScheduleRow:
     with nl.session() as session:
         edition = get_edition(session, month)
         if edition.status not in (EditionStatus.SCHEDULED, EditionStatus.MISSED):
-            raise ScheduleError(f"the {month} edition is {edition.status.value}, not scheduled",
-                                field="month")
+            raise StateError(f"the {month} edition is {edition.status.value}, not scheduled")
         edition.status, edition.scheduled_at = EditionStatus.DRAFT, None
         return _row(edition, nl.config.timezone)
 

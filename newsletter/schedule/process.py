@@ -32,7 +32,7 @@ from ..content.models import Edition, EditionStatus
 from ..context import Newsletter
 from ..db import utcnow
 from ..db.jobs import JOBS_TABLE
-from ..errors import NewsletterError, StoreError
+from ..errors import ConfigError, NewsletterError, SendInProgress
 from ..notify.notifier import Notifier
 from ..sending import ledger
 from ..sending.outcomes import SendReport
@@ -84,7 +84,12 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
                    stop: threading.Event | None = None) -> SendReport | None:
     """Claim the month's edition and send it, or report it missed; None when not sent here.
     `resume` continues a send that a stop or crash interrupted (no claim: it is `sending`);
-    once `stop` is set the send ends after its current batch."""
+    once `stop` is set the send ends after its current batch.
+
+    Another process's live run (SendInProgress) is not a failure: it is sending, not us. Any
+    other library error, and a ConfigError too (not a NewsletterError, so named here), is told
+    to the editor as a failed send: nobody watches a scheduler's log, and the edition stays
+    `sending`, so the next start or poll continues it once the setup is fixed."""
     notifier = notifier or Notifier(nl.config, store=nl)
     scheduled_at = None
     if not resume:
@@ -97,10 +102,10 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
         notifier.started(month, scheduled_at)
     try:
         report = send_edition(nl, month, stop=stop or threading.Event())
-    except StoreError as err:  # another process's run is live: it is sending, not us
+    except SendInProgress as err:
         log.info("%s: not sending here: %s", month, err)
         return None
-    except NewsletterError as err:
+    except (ConfigError, NewsletterError) as err:
         notifier.failed(month, err)
         return None
     log.info("%s: sent %d, failed %d, rejected %d, uncertain %d in %.1fs%s", month, report.sent,

@@ -23,7 +23,7 @@ from ..config import Config
 from ..content.models import Edition, EditionStatus, Summary, SummaryStatus
 from ..content.store import assemble_edition, list_summaries
 from ..context import Newsletter
-from ..errors import ContentError
+from ..errors import ContentError, StateError
 from ..monthly_rule import Occurrence, RecurringRule, occurrence, occurrences_between, parse_rule
 from ..notify.notifier import Notifier
 from .editions import Decision, check_sendable, decide, grace_of
@@ -212,6 +212,8 @@ def _assemble(nl: Newsletter, month: str) -> list[str]:
             assemble_edition(session, month, order=order)
     except ContentError as err:
         problems = [err.reason]
+    except StateError as err:  # another process moved the edition on since `_send` looked
+        problems = [str(err)]
     else:
         problems = check_sendable(nl, month)
     return problems + [f"summary still in draft: {h}" for h in _draft_headlines(nl, month)] \

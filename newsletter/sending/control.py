@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..content.models import EditionStatus
 from ..content.store import get_edition
 from ..context import Newsletter
-from ..errors import StoreError
+from ..errors import StateError
 
 _ALLOWED = {
     EditionStatus.PAUSED: {EditionStatus.SCHEDULED, EditionStatus.SENDING},
@@ -25,7 +25,7 @@ def _move(nl: Newsletter, month: str, target: EditionStatus) -> EditionStatus:
         if before is target:
             return before
         if before not in _ALLOWED[target]:
-            raise StoreError(f"cannot {_VERB[target]} the {month} edition: it is {before.value}")
+            raise StateError(f"cannot {_VERB[target]} the {month} edition: it is {before.value}")
         edition.status = target
         return before
 

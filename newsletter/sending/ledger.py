@@ -1,4 +1,5 @@
-"""The ledger's state machine, as SQL. The send loop talks to the store only through this module.
+"""The ledger's state machine, as SQL: what `store.SqlSendStore` runs for the send loop, which
+itself sees only the `store.SendStore` interface.
 
 pending ──claim──► in_flight ──result──► sent | failed (due again later) | rejected | uncertain
 in_flight left behind by a dead run ──recover──► uncertain
@@ -23,7 +24,7 @@ from subscribers.store import receives_mail
 
 from ..content.models import Edition, EditionStatus
 from ..db.types import new_uid
-from ..errors import StoreError
+from ..errors import SendInProgress
 from ..mail.message import Outcome, SendResult
 from .models import Delivery, DeliveryStatus, SendRun
 
@@ -75,15 +76,15 @@ def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, in
 
     The first statement writes the edition row, so two starters are serialised: PostgreSQL holds
     the row lock, SQLite the database write lock, until the caller commits. The second one then
-    sees the first one's run and stops.
+    sees the first one's run and stops with SendInProgress.
     """
     session.execute(update(Edition).where(Edition.id == edition_id).values(updated_at=now))
     unfinished = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
                                                        SendRun.finished_at.is_(None))).all()
     for run in unfinished:
         if is_live(run, now):
-            raise StoreError(f"another send of this edition is running (pid {run.pid} on "
-                             f"{run.host}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)")
+            raise SendInProgress(f"another send of this edition is running (pid {run.pid} on "
+                                 f"{run.host}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)")
         run.finished_at = run.heartbeat_at
     run = SendRun(id=new_uid(), edition_id=edition_id, host=_HOST, pid=os.getpid(),
                   started_at=now, heartbeat_at=now)

@@ -9,11 +9,23 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from ..mail.message import Outcome, SendResult
 from .ledger import Claimed
 from .plan import PlanCounts
 from .retry import RetryPolicy
+
+
+class StopReason(StrEnum):
+    """Why a run ended before the ledger was done. The values are what reports and JSON show."""
+
+    INTERRUPTED = "interrupted"
+    """The stop event was set (SIGTERM, Ctrl-C, a scheduler shutting down)."""
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    UNREACHABLE = "unreachable"
+    """Several batches in a row in which the server never answered a connection."""
 
 
 @dataclass
@@ -34,8 +46,7 @@ class SendReport:
     reasons: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
     complete: bool = False
-    stopped: str | None = None
-    """Why the run ended before the ledger was done: interrupted, paused or cancelled."""
+    stopped: StopReason | None = None
     ledger: dict[str, int] = field(default_factory=dict)
     failing: set[int] = field(default_factory=set, repr=False)
 

@@ -29,7 +29,7 @@ def send_test_copy(nl: Newsletter, month: str, to: str,
     key = variant_key(variant_for(content, topics))
     if not key:
         raise ContentError("a subscriber of these topics receives nothing this month",
-                           field="--topics")
+                           field="topics")
     subject = for_variant(content, variant_for(content, topics)).subject
     content = replace(content, subject=TEST_PREFIX + subject)
     message = Composer(nl, content).compose(
