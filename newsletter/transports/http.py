@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -42,7 +42,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..errors import ConfigError
 from ..mail.message import Outcome, OutgoingMessage, SendResult
-from ..mail.personalise import format_recipient, single_line
+from ..mail.personalise import format_recipient, parse_sender, single_line
 
 MAX_TRIES = 3
 MAX_WAIT_SECONDS = 60.0
@@ -139,7 +139,8 @@ def recipient_address(message: OutgoingMessage) -> str:
 
 def split_address(value: str) -> tuple[str, str]:
     """(name, address) from a setting such as `Research Digest <digest@example.org>`."""
-    return parseaddr(value)
+    sender = parse_sender(value)
+    return sender.display_name, sender.address
 
 
 def may_have_arrived(err: requests.RequestException) -> bool:
