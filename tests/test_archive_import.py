@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from newsletter.context import Newsletter
 from newsletter.domain import Citation
 from newsletter.errors import ContentErrors
 from newsletter.markdown import markdown_to_text, render_markdown
+
+from .conftest import RunCli
 
 SAMPLE = Path(__file__).parents[2] / "shared/seed/archive-sample.txt"
 HANDBOOK = "Bergin and Garfield’s Handbook of Psychotherapy and Behavior Change"
@@ -397,34 +400,20 @@ def test_external_id_fits_its_column() -> None:
 # --- the commands ---------------------------------------------------------------------------
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The CLI with the archive commands attached for this test only, so that the CLI reference
-    check in test_cli.py sees exactly what `newsletter.cli` itself registers."""
-    from click.testing import CliRunner
-
+def run(run_cli: RunCli) -> Iterator[RunCli]:
+    """`run_cli` on a store `newsletter init` has made, with the archive commands attached for this
+    test only, so that the CLI reference check in test_cli.py sees exactly what `newsletter.cli`
+    itself registers."""
     from newsletter.cli import cli
     from newsletter.cli.content import summary
-
-    from .conftest import TEST_SECRET
     saved = dict(cli.commands), dict(summary.commands)
     from newsletter.cli import archive
     cli.add_command(archive.import_archive_command)
     cli.add_command(archive.archive_group)
     summary.add_command(archive.summary_tag)
     summary.add_command(archive.summary_untagged)
-    monkeypatch.chdir(tmp_path)
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'n.db'}",
-           "NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_CONFIG": str(tmp_path / "none.toml"),
-           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):  # type: ignore[no-untyped-def]
-        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result
-
-    invoke("init")
-    yield invoke
+    run_cli("init")
+    yield run_cli
     for group, commands in zip((cli, summary), saved, strict=True):
         group.commands.clear()
         group.commands.update(commands)

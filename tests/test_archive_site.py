@@ -285,6 +285,7 @@ def _titles(page) -> list[str]:  # type: ignore[no-untyped-def]
     return [t.strip() for t in page.locator(".entry-title").all_inner_texts()]
 
 
+@pytest.mark.browser
 def test_topic_page_lists_the_right_posts_and_search_finds_a_summary_word(  # type: ignore[no-untyped-def]
         built: tuple[Newsletter, Path], browser) -> None:
     root = built[1]
@@ -315,6 +316,7 @@ def test_topic_page_lists_the_right_posts_and_search_finds_a_summary_word(  # ty
     page.close()
 
 
+@pytest.mark.browser
 def test_pages_are_readable_on_a_phone_and_in_dark_mode(  # type: ignore[no-untyped-def]
         built: tuple[Newsletter, Path], browser) -> None:
     root = built[1]
@@ -330,6 +332,7 @@ def test_pages_are_readable_on_a_phone_and_in_dark_mode(  # type: ignore[no-unty
     page.close()
 
 
+@pytest.mark.browser
 def test_without_javascript_topics_work_and_search_says_why(  # type: ignore[no-untyped-def]
         built: tuple[Newsletter, Path], browser) -> None:
     root = built[1]

@@ -43,9 +43,10 @@ CLINICIAN = "ana.quiroga@clinic.example"
 EMPATHY = SUMMARIES[2].headline
 NEXT_MONTH = "2015-02"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"no Chromium at {CHROMIUM} (apt-get install chromium, "
-                                       f"or set CHROMIUM to its path)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason=f"no Chromium at {CHROMIUM} (apt-get install chromium, "
+                                        f"or set CHROMIUM to its path)")]
 
 
 @pytest.fixture

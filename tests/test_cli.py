@@ -8,33 +8,22 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 from lxml import html as lxml_html
 
 from newsletter.cli import cli
 from newsletter.cli.reference import walk
 
-from .conftest import REPO, TEST_SECRET
+from .conftest import REPO, RunCli
 
 EXAMPLES = REPO / "newsletter" / "content" / "examples"
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'n.db'}",
-           "NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_CONFIG": str(tmp_path / "none.toml"),
-           "NEWSLETTER_TRANSPORT": "outbox", "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
-           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0, **extra_env: str):  # type: ignore[no-untyped-def]
-        result = runner.invoke(cli, list(args), env={**env, **extra_env}, catch_exceptions=False)
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    invoke("init")
-    return invoke
+def run(run_cli: RunCli, tmp_path: Path) -> RunCli:
+    """`run_cli` on a store `newsletter init` has made, mailing .eml files to tmp_path/outbox."""
+    run_cli.env.update(NEWSLETTER_TRANSPORT="outbox", NEWSLETTER_OUTBOX_DIR=str(tmp_path / "outbox"))
+    run_cli("init")
+    return run_cli
 
 
 def load_examples(run) -> None:  # type: ignore[no-untyped-def]
@@ -175,9 +164,6 @@ def test_send_without_secret_is_a_configuration_error(run) -> None:  # type: ign
     assert status["counts"]["pending"] == 0 and status["counts"]["failed"] == 0
 
 
-def test_commands_refuse_an_uninitialised_store(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["summary", "list"], env={
-        "NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
-        "NEWSLETTER_CONFIG": str(tmp_path / "none.toml")})
-    assert result.exit_code == 1
+def test_commands_refuse_an_uninitialised_store(run_cli: RunCli) -> None:
+    result = run_cli("summary", "list", code=1)
     assert "is empty: run `newsletter init` first" in result.stderr

@@ -208,6 +208,7 @@ def test_the_flag_is_named_when_it_gave_the_url(tmp_path: Path) -> None:
         "sqlite:///newsletter.db or postgresql://user@host/dbname"])
 
 
+@pytest.mark.process
 def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "newsletter", "init"], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env={

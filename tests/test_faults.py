@@ -15,7 +15,7 @@ from sqlalchemy import select
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
-from newsletter.errors import ContentError
+from newsletter.errors import StateError
 from newsletter.mail.message import OutgoingMessage
 from newsletter.sending import control
 from newsletter.sending.engine import Sender, SendReport
@@ -27,7 +27,7 @@ from subscribers.models import SubscriberStatus, Suppression
 from subscribers.store import find
 
 from .builders import MONTH, load_month
-from .conftest import make_config
+from .conftest import MakeNewsletter, RunCli
 from .fault_server import FaultyHandler, faulty_server
 
 TIMEOUT = 0.5
@@ -57,15 +57,6 @@ def handler() -> FaultyHandler:
 def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
     with faulty_server(handler) as catcher:
         yield catcher
-
-
-@pytest.fixture
-def nl(database_url: str, server: SMTPCatcher) -> Iterator[Newsletter]:
-    newsletter = Newsletter.open(make_config(database_url, smtp_host=server.host,
-                                             smtp_port=server.port))
-    newsletter.init()
-    yield newsletter
-    newsletter.close()
 
 
 def audience(*addresses: str, ok: int = 0) -> tuple[tuple[str, str, None], ...]:
@@ -104,7 +95,9 @@ ACCEPTED_UNANSWERED = {"accept-drop@example.org", "accept-hang@example.org"}
 
 @pytest.mark.parametrize("connections", [1, 4])
 def test_every_temporary_failure_ends_delivered_exactly_once(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler, connections: int) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler,
+        connections: int) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     handler.faults = {address: list(faults) for address, faults in TEMPORARY.items()}
     load_month(nl, audience=audience(*TEMPORARY, ok=24))
     clock = FakeClock()
@@ -125,7 +118,9 @@ def test_every_temporary_failure_ends_delivered_exactly_once(
 
 @pytest.mark.parametrize("connections", [1, 4])
 def test_no_reply_to_the_final_dot_is_uncertain_and_sent_again_only_on_request(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler, connections: int) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler,
+        connections: int) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     handler.faults = {address: [fault] for address, fault in NO_FINAL_REPLY.items()}
     load_month(nl, audience=audience(*NO_FINAL_REPLY, ok=12))
     ok = {f"ok{i}@example.org" for i in range(12)}
@@ -156,7 +151,8 @@ def test_no_reply_to_the_final_dot_is_uncertain_and_sent_again_only_on_request(
 
 
 def test_permanent_failures_are_rejected_and_gone_mailboxes_suppressed(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     handler.faults = {"gone@example.org": ["rcpt:550"], "moved@example.org": ["rcpt:553"],
                       "spam@example.org": ["data:554"]}
     load_month(nl, audience=audience(*handler.faults, ok=5))
@@ -177,7 +173,8 @@ def test_permanent_failures_are_rejected_and_gone_mailboxes_suppressed(
 
 
 def test_used_up_retries_stay_failed_until_a_later_send(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     handler.faults = {"stubborn@example.org": ["rcpt:451"] * 3}
     load_month(nl, audience=audience("stubborn@example.org", ok=2))
     clock = FakeClock()
@@ -199,8 +196,9 @@ def test_used_up_retries_stay_failed_until_a_later_send(
     assert set(handler.received.values()) == {1} and len(handler.received) == 3
 
 
-def test_rate_limit_spreads_batches_over_time(nl: Newsletter, server: SMTPCatcher,
+def test_rate_limit_spreads_batches_over_time(make_newsletter: MakeNewsletter, server: SMTPCatcher,
                                               handler: FaultyHandler) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     load_month(nl, audience=audience(ok=30))
     clock = FakeClock()
     batches: list[int] = []
@@ -220,7 +218,9 @@ def _after_first_batch(action):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("verb", ["pause", "cancel"])
 def test_pause_or_cancel_stops_a_running_send_between_batches(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler, verb: str) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler,
+        verb: str) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     load_month(nl, audience=audience(ok=20))
     clock = FakeClock()
     command = getattr(control, verb)
@@ -232,7 +232,7 @@ def test_pause_or_cancel_stops_a_running_send_between_batches(
     status = edition_status(nl, MONTH)
     assert status["edition_status"] == state
     assert (status["counts"]["sent"], status["counts"]["pending"]) == (5, 15)
-    with pytest.raises(ContentError, match=state):
+    with pytest.raises(StateError, match=state):
         run_send(nl, server, clock)
     if verb == "pause":
         control.resume(nl, MONTH)
@@ -242,8 +242,9 @@ def test_pause_or_cancel_stops_a_running_send_between_batches(
 
 
 def test_stop_event_finishes_the_batch_and_marks_the_run_finished(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
     import threading
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     load_month(nl, audience=audience(ok=20))
     stop, clock = threading.Event(), FakeClock()
     report = run_send(nl, server, clock, batch_size=5, stop=stop,
@@ -406,23 +407,15 @@ def test_dkim_settings_are_checked_before_anything_is_sent(tmp_path) -> None:  #
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_cli_pause_resume_cancel_and_status(nl: Newsletter, server: SMTPCatcher,
-                                            handler: FaultyHandler, database_url: str) -> None:
-    from click.testing import CliRunner
-
-    from newsletter.cli import cli
-
-    from .conftest import TEST_SECRET
+def test_cli_pause_resume_cancel_and_status(make_newsletter: MakeNewsletter, server: SMTPCatcher,
+                                            handler: FaultyHandler, run_cli: RunCli) -> None:
+    nl = make_newsletter(smtp_host=server.host, smtp_port=server.port)
     handler.faults = {"stubborn@example.org": ["rcpt:451"] * 9}
     load_month(nl, audience=audience("stubborn@example.org", ok=2))
-    env = {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_CONFIG": "/nonexistent.toml", "NEWSLETTER_SMTP_HOST": server.host,
-           "NEWSLETTER_SMTP_PORT": str(server.port)}
+    run_cli.env.update(NEWSLETTER_SMTP_HOST=server.host, NEWSLETTER_SMTP_PORT=str(server.port))
 
     def run(*args: str, code: int = 0) -> str:
-        result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == code, result.output + result.stderr
-        return result.output + result.stderr
+        return run_cli(*args, code=code).output
 
     assert "Error: cannot pause the 2015-01 edition: it is draft" in run("pause", MONTH, code=1)
     clock = FakeClock()

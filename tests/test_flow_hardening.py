@@ -12,17 +12,15 @@ import gc
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from newsletter.catcher import SMTPCatcher
-from newsletter.cli import cli
 from newsletter.context import Newsletter
 from newsletter.errors import ContentError
 from newsletter.tokens import Purpose
@@ -33,6 +31,7 @@ from subscribers.models import SubscriberStatus
 from subscribers.ratelimit import SlidingWindowLimiter
 from subscribers.store import find, suppress
 
+from .conftest import RunCli
 from .test_web import BASE, add, confirm, csrf, link, mails, sign, status_of, subscribe
 
 ENCODED_BCC = "=?utf-8?q?Eve=0D=0ABcc:_victim@evil.example?="
@@ -127,7 +126,7 @@ def test_every_link_of_one_pending_signup_works_and_only_once_welcomes(
 
 
 def test_the_library_refuses_a_stale_link_and_honours_an_older_unbound_one_only_while_pending(
-        newsletter: Newsletter) -> None:
+        newsletter: Newsletter, smtp_server: SMTPCatcher) -> None:  # the welcome goes out
     flows = Flows(newsletter)
     pending = add(newsletter, "pending@example.org", status=SubscriberStatus.UNCONFIRMED)
     left = add(newsletter, "left@example.org", status=SubscriberStatus.UNSUBSCRIBED)
@@ -222,29 +221,16 @@ def test_csv_import_cleans_names_as_the_web_does() -> None:
     assert errors == [] and [row.name for row in rows] == ["Ann Lee"]
 
 
-@pytest.fixture
-def cli_run(newsletter: Newsletter) -> Callable[..., Any]:
-    env = {"NEWSLETTER_DATABASE_URL": newsletter.config.database_url,
-           "NEWSLETTER_SECRET_KEY": newsletter.config.secret_key,
-           "NEWSLETTER_CONFIG": "/nonexistent.toml"}
-
-    def run(*args: str, code: int = 0) -> Any:
-        result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result
-    return run
-
-
 @pytest.mark.parametrize(("name", "reason"), BAD_NAMES)
-def test_cli_add_refuses_the_same_names(newsletter: Newsletter, cli_run: Callable[..., Any],
+def test_cli_add_refuses_the_same_names(newsletter: Newsletter, run_cli: RunCli,
                                         name: str, reason: str) -> None:
-    result = cli_run("subscribers", "add", "eve@example.org", "--name", name, code=1)
+    result = run_cli("subscribers", "add", "eve@example.org", "--name", name, code=1)
     assert "--name: the name " in result.output and reason in result.output
     assert status_of(newsletter, "eve@example.org") is None
 
 
-def test_cli_add_stores_the_cleaned_name(newsletter: Newsletter, cli_run: Callable[..., Any]) -> None:
-    cli_run("subscribers", "add", "ann@example.org", "--name", "  Ann   Lee ")
+def test_cli_add_stores_the_cleaned_name(newsletter: Newsletter, run_cli: RunCli) -> None:
+    run_cli("subscribers", "add", "ann@example.org", "--name", "  Ann   Lee ")
     with newsletter.session() as session:
         ann = find(session, "ann@example.org")
         assert ann is not None and ann.name == "Ann Lee"

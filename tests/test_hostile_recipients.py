@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from email import message_from_string, policy
 from email.message import EmailMessage
 
+import pytest
 from email_validator import validate_email
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
@@ -171,6 +172,7 @@ names = st.one_of(
 ).map(lambda name: name.replace("\x00", "")[:200])
 
 
+@pytest.mark.slow
 def test_a_seeded_mix_of_hostile_names_and_addresses(newsletter: Newsletter,
                                                       smtp_server: SMTPCatcher) -> None:
     load_month(newsletter, audience=())

@@ -8,7 +8,11 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO
+
+pytestmark = pytest.mark.process
 
 
 def test_installed_package_runs_the_demo_from_another_folder(tmp_path: Path) -> None:

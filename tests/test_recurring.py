@@ -5,7 +5,6 @@ processes running it send one copy to each subscriber against a loopback SMTP se
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,12 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select, text
 
 import newsletter.cli.schedule  # noqa: F401  (registers the commands)
 from newsletter.catcher import SMTPCatcher
-from newsletter.cli import cli
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
 from newsletter.errors import ConfigError
@@ -29,11 +26,13 @@ from newsletter.schedule.models import RecurringKind, RecurringOutcome, Recurrin
 from newsletter.schedule.process import Scheduler
 from newsletter.schedule.recurring import MonthlyRule, armed_at, pending, run_recurring
 from tests.builders import load_month
-from tests.conftest import POSTGRES_URL, TEST_SECRET, _postgres_schema_url, make_config
+from tests.conftest import POSTGRES_URL, MakeNewsletter, RunCli, _postgres_schema_url, make_config
 from tests.test_scheduling import (
     EDITOR,
     SUBSCRIBERS,
     plain_text,
+    poll,
+    settled,
     start_scheduler,
     stop_all,
     to_subscribers,
@@ -107,14 +106,7 @@ def test_due_between_orders_reminders_and_sends() -> None:
 
 # --- decisions -------------------------------------------------------------------------------
 
-@pytest.fixture
-def nl(database_url: str, smtp_server: SMTPCatcher) -> Iterator[Newsletter]:
-    store = Newsletter.open(make_config(database_url, smtp_host=smtp_server.host,
-                                       smtp_port=smtp_server.port, recurring_rule=RULE,
-                                       timezone="America/Toronto", editor_email=EDITOR))
-    store.init()
-    yield store
-    store.close()
+RULE_CONFIG = {"recurring_rule": RULE, "timezone": "America/Toronto", "editor_email": EDITOR}
 
 
 def decide_now(nl: Newsletter, kind: RecurringKind, now: datetime) -> RecurringOutcome | None:
@@ -135,7 +127,8 @@ def runs(nl: Newsletter) -> list[tuple[str, str, str]]:
 
 
 def test_incomplete_month_sends_nothing_and_tells_the_editor_what_is_missing(
-        nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+        make_newsletter: MakeNewsletter, smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, statuses=("ready", "draft"), assemble=False)
     assert decide_now(nl, RecurringKind.SEND, SEND_AT + timedelta(minutes=1)) is RecurringOutcome.INCOMPLETE
     assert decide_now(nl, RecurringKind.SEND, SEND_AT + timedelta(minutes=2)) is None  # decided once
@@ -151,13 +144,16 @@ def test_incomplete_month_sends_nothing_and_tells_the_editor_what_is_missing(
         assert session.scalar(select(Edition.status).where(Edition.month == MONTH)) is EditionStatus.DRAFT
 
 
-def test_month_without_any_summary_is_reported(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+def test_month_without_any_summary_is_reported(make_newsletter: MakeNewsletter,
+                                               smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     assert decide_now(nl, RecurringKind.SEND, SEND_AT) is RecurringOutcome.INCOMPLETE
     [(_, body)] = editor_notes(smtp_server)
     assert "- no ready summaries for 2030-01: nothing to assemble\n" in body
 
 
-def test_complete_month_is_assembled_and_put_on_the_schedule(nl: Newsletter) -> None:
+def test_complete_month_is_assembled_and_put_on_the_schedule(make_newsletter: MakeNewsletter) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, assemble=False)
     assert decide_now(nl, RecurringKind.SEND, SEND_AT - timedelta(seconds=1)) is None  # not yet
     assert decide_now(nl, RecurringKind.SEND, SEND_AT) is RecurringOutcome.SCHEDULED
@@ -168,7 +164,9 @@ def test_complete_month_is_assembled_and_put_on_the_schedule(nl: Newsletter) -> 
     assert decide_now(nl, RecurringKind.SEND, SEND_AT) is None
 
 
-def test_the_editors_own_schedule_is_left_alone(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+def test_the_editors_own_schedule_is_left_alone(make_newsletter: MakeNewsletter,
+                                                smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH)
     schedule(nl, MONTH, "2030-01-03 10:00", now=datetime(2029, 12, 1, tzinfo=UTC))
     assert decide_now(nl, RecurringKind.SEND, SEND_AT) is RecurringOutcome.SKIPPED
@@ -179,7 +177,9 @@ def test_the_editors_own_schedule_is_left_alone(nl: Newsletter, smtp_server: SMT
     assert smtp_server.messages == []
 
 
-def test_missed_beyond_grace_alerts_the_editor(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+def test_missed_beyond_grace_alerts_the_editor(make_newsletter: MakeNewsletter,
+                                               smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, assemble=False)
     assert decide_now(nl, RecurringKind.SEND, SEND_AT + timedelta(hours=6, seconds=1)) \
         is RecurringOutcome.MISSED
@@ -188,7 +188,9 @@ def test_missed_beyond_grace_alerts_the_editor(nl: Newsletter, smtp_server: SMTP
     assert to_subscribers(smtp_server) == []
 
 
-def test_reminder_only_when_fewer_than_two_are_ready(nl: Newsletter, smtp_server: SMTPCatcher) -> None:
+def test_reminder_only_when_fewer_than_two_are_ready(make_newsletter: MakeNewsletter,
+                                                     smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, statuses=("ready", "draft"), assemble=False)
     assert decide_now(nl, RecurringKind.REMINDER, REMIND_AT - timedelta(seconds=1)) is None
     assert decide_now(nl, RecurringKind.REMINDER, REMIND_AT) is RecurringOutcome.REMINDED
@@ -201,8 +203,9 @@ def test_reminder_only_when_fewer_than_two_are_ready(nl: Newsletter, smtp_server
     assert "- [draft] Transference in Psychotherapy: A Review of the Research\n" in body
 
 
-def test_no_reminder_when_the_month_is_ready_or_the_send_time_passed(nl: Newsletter,
+def test_no_reminder_when_the_month_is_ready_or_the_send_time_passed(make_newsletter: MakeNewsletter,
                                                                      smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, statuses=("ready", "ready"), assemble=False)
     assert decide_now(nl, RecurringKind.REMINDER, REMIND_AT) is RecurringOutcome.NOT_NEEDED
     load_month(nl, month="2030-02", statuses=("draft",), assemble=False, audience=())
@@ -213,7 +216,8 @@ def test_no_reminder_when_the_month_is_ready_or_the_send_time_passed(nl: Newslet
     assert smtp_server.messages == []
 
 
-def test_occurrences_before_the_rule_was_armed_are_not_owed(nl: Newsletter) -> None:
+def test_occurrences_before_the_rule_was_armed_are_not_owed(make_newsletter: MakeNewsletter) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     rule = MonthlyRule.of(nl.config)
     assert rule is not None
     armed = SEND_AT - timedelta(days=1)
@@ -229,8 +233,9 @@ def test_occurrences_before_the_rule_was_armed_are_not_owed(nl: Newsletter) -> N
 
 # --- the scheduler running the rule ----------------------------------------------------------
 
-def test_scheduler_sends_a_complete_month_once_at_the_rule_time(nl: Newsletter,
+def test_scheduler_sends_a_complete_month_once_at_the_rule_time(make_newsletter: MakeNewsletter,
                                                                smtp_server: SMTPCatcher) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, assemble=False)
     with nl.session() as session:
         session.add(RuleActivation(rule=MonthlyRule.of(nl.config).key,  # type: ignore[union-attr]
@@ -247,8 +252,7 @@ def test_scheduler_sends_a_complete_month_once_at_the_rule_time(nl: Newsletter,
         scheduler.sync()
         assert wait_for(lambda: len(to_subscribers(smtp_server)) >= 3 and len(editor_notes(smtp_server)) >= 2,
                         20), smtp_server.messages
-        scheduler.sync()
-        time.sleep(0.5)
+        poll(scheduler)  # the next poll sends nothing more
     finally:
         scheduler.stop()
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
@@ -283,9 +287,11 @@ def test_stored_jobs_hold_no_password(url_with_password: str) -> None:
     assert states and not any(b"s3cret-pw" in bytes(state) for state in states)
 
 
+@pytest.mark.process
 def test_two_scheduler_processes_running_the_rule_send_one_copy_each(
-        nl: Newsletter, smtp_server: SMTPCatcher, tmp_path: Path) -> None:
+        make_newsletter: MakeNewsletter, smtp_server: SMTPCatcher, tmp_path: Path) -> None:
     """A rule due two minutes ago (armed before): both processes find it owed at start-up."""
+    nl = make_newsletter(**RULE_CONFIG)
     then = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(TORONTO)
     week = (then.day - 1) // 7 + 1
     ordinal = [name for name, n in ORDINALS.items() if n == week][0] if week <= 4 else "last"
@@ -302,7 +308,7 @@ def test_two_scheduler_processes_running_the_rule_send_one_copy_each(
     try:
         assert wait_for(lambda: ("send", month, "scheduled") in runs(nl) and len(
             to_subscribers(smtp_server)) >= 3, 30), log.read_text()
-        time.sleep(1.5)
+        assert settled(log, processes), log.read_text()
     finally:
         stop_all(processes)
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
@@ -310,16 +316,15 @@ def test_two_scheduler_processes_running_the_rule_send_one_copy_each(
     assert len(started) == 1, log.read_text()
 
 
-def test_schedule_rule_shows_what_comes_next_and_what_was_decided(nl: Newsletter) -> None:
+def test_schedule_rule_shows_what_comes_next_and_what_was_decided(make_newsletter: MakeNewsletter,
+                                                                  run_cli: RunCli) -> None:
+    nl = make_newsletter(**RULE_CONFIG)
     load_month(nl, month=MONTH, statuses=("ready",), assemble=False)
     decide_now(nl, RecurringKind.REMINDER, REMIND_AT)
-    env = {"NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_CONFIG": "/nonexistent.toml",
-           "NEWSLETTER_RECURRING_RULE": "First Tuesday of each month at 09:00",
-           "NEWSLETTER_EDITOR_EMAIL": EDITOR}
-    result = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule",
-                                      "--json"], env=env)
-    assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    run_cli.env.update(NEWSLETTER_RECURRING_RULE="First Tuesday of each month at 09:00",
+                       NEWSLETTER_EDITOR_EMAIL=EDITOR)
+    url = ["--database-url", nl.config.database_url]
+    info = json.loads(run_cli(*url, "schedule", "rule", "--json").output)
     assert (info["rule"], info["timezone"], info["reminder_days_before"]) == \
         ("first tuesday 09:00", "America/Toronto", 5)
     assert info["decisions"] == [{"kind": "reminder", "month": MONTH, "outcome": "reminded",
@@ -328,10 +333,8 @@ def test_schedule_rule_shows_what_comes_next_and_what_was_decided(nl: Newsletter
     sends = [d["local"] for d in info["next"] if d["kind"] == "send"]
     assert sends and all(local.startswith("Tue ") and " 09:00 " in local and int(local[4:6]) <= 7
                          for local in sends)
-    text_output = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule"],
-                                     env=env).output
+    text_output = run_cli(*url, "schedule", "rule").output
     assert "  reminded   reminder 2030-01  Thu 27 Dec 2029 09:00 EST (America/Toronto): 1 ready\n" \
         in text_output
-    off = CliRunner().invoke(cli, ["--database-url", nl.config.database_url, "schedule", "rule"],
-                             env={**env, "NEWSLETTER_RECURRING_RULE": ""})
+    off = run_cli(*url, "schedule", "rule", code=None, NEWSLETTER_RECURRING_RULE="")
     assert off.exit_code != 0 and "no monthly rule: set recurring_rule" in off.output

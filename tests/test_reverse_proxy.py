@@ -30,6 +30,7 @@ from subscribers.store import find
 
 from .conftest import REPO, make_config
 
+pytestmark = pytest.mark.process  # `newsletter serve` twice, and nginx
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 HSTS = "Strict-Transport-Security"
 SECRET = secrets.token_urlsafe(32)

@@ -8,14 +8,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from newsletter.catcher import SMTPCatcher
-from newsletter.cli import cli
 from newsletter.context import Newsletter
 from newsletter.notify.outbox import EditorNote
 from newsletter.sending.engine import UNREACHABLE_BATCHES, Sender
@@ -24,7 +21,7 @@ from newsletter.sending.retry import RetryPolicy
 from newsletter.transports.smtp import SMTPSettings, SMTPTransport
 
 from .builders import MONTH, load_month
-from .conftest import TEST_SECRET, make_config
+from .conftest import MakeNewsletter, RunCli, make_config
 from .fault_server import FaultyHandler, faulty_server
 from .test_faults import FakeClock, audience, run_send
 
@@ -73,16 +70,9 @@ def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
         yield catcher
 
 
-@pytest.fixture
-def nl(database_url: str) -> Iterator[Newsletter]:
-    newsletter = Newsletter.open(make_config(database_url))
-    newsletter.init()
-    yield newsletter
-    newsletter.close()
-
-
 def test_used_up_rows_are_not_claimed_again_within_the_run_even_with_no_later_delay(
-        nl: Newsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+        make_newsletter: MakeNewsletter, server: SMTPCatcher, handler: FaultyHandler) -> None:
+    nl = make_newsletter()
     handler.faults = {"down@example.org": ["rcpt:451"] * 10}
     load_month(nl, audience=audience("down@example.org", ok=3))
     policy = RetryPolicy(max_attempts=3, initial=0.0, cap=0.0, jitter="none", later=0.0)
@@ -96,7 +86,8 @@ def test_used_up_rows_are_not_claimed_again_within_the_run_even_with_no_later_de
 
 
 def test_a_server_that_never_answers_stops_the_run_after_a_few_timeouts(
-        nl: Newsletter, silent: SilentServer) -> None:
+        make_newsletter: MakeNewsletter, silent: SilentServer) -> None:
+    nl = make_newsletter()
     load_month(nl, audience=audience(ok=40))
     transport = SMTPTransport(SMTPSettings("127.0.0.1", silent.port, timeout=0.2),
                               batch_size=8, connections=2)
@@ -119,22 +110,15 @@ def test_a_server_that_never_answers_stops_the_run_after_a_few_timeouts(
 
 
 def test_cli_send_to_a_silent_server_stops_and_keeps_a_note_for_the_editor(
-        tmp_path: Path, silent: SilentServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'n.db'}"
-    env = {"NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_CONFIG": str(tmp_path / "none.toml"), "NEWSLETTER_TRANSPORT": "smtp",
-           "NEWSLETTER_SMTP_HOST": "127.0.0.1", "NEWSLETTER_SMTP_PORT": str(silent.port),
-           "NEWSLETTER_SMTP_TIMEOUT": "0.2", "NEWSLETTER_EDITOR_EMAIL": "editor@example.org",
-           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
-    runner = CliRunner()
-    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
-    nl = Newsletter.open(make_config(url))
+        silent: SilentServer, run_cli: RunCli) -> None:
+    run_cli.env.update(NEWSLETTER_SMTP_HOST="127.0.0.1", NEWSLETTER_SMTP_PORT=str(silent.port),
+                       NEWSLETTER_SMTP_TIMEOUT="0.2", NEWSLETTER_EDITOR_EMAIL="editor@example.org")
+    run_cli("init")
+    nl = Newsletter.open(make_config(run_cli.env["NEWSLETTER_DATABASE_URL"]))
     load_month(nl, audience=audience(ok=20))
 
-    result = runner.invoke(cli, ["send", MONTH], env=env, catch_exceptions=False)
+    result = run_cli("send", MONTH)
 
-    assert result.exit_code == 0, result.output
     assert "did not answer several connections in a row" in result.stderr
     with nl.session() as session:
         notes = session.scalars(select(EditorNote)).all()

@@ -7,9 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.content.store import list_summaries, to_item
 from newsletter.content.summary_file import (
     EXAMPLES_DIR,
@@ -24,7 +22,7 @@ from newsletter.errors import ContentError, ContentErrors
 from newsletter.mail.render import Renderer
 from newsletter.paths import config_dir
 
-from .conftest import TEST_SECRET, make_config
+from .conftest import RunCli, make_config
 
 
 def _slugs(name: str, table: str) -> list[str]:
@@ -541,17 +539,12 @@ def test_a_chapter_is_written_with_its_book_and_not_a_source() -> None:
     assert _citation_block(format_summary(parse(CHAPTER))) == _citation_block(written)
 
 
-def test_summary_add_stores_a_chapter_with_its_book(database_url: str, tmp_path: Path) -> None:
+def test_summary_add_stores_a_chapter_with_its_book(database_url: str, tmp_path: Path,
+                                                    run_cli: RunCli) -> None:
     path = tmp_path / "2026-11-alliance-chapter.md"
     path.write_text(CHAPTER, encoding="utf-8")
-    env = {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_CONFIG": str(tmp_path / "none.toml"), "NEWSLETTER_TRANSPORT": "outbox",
-           "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
-           "NEWSLETTER_BASE_URL": "https://digest.example.org"}
-    runner = CliRunner()
-    for args in (["init"], ["summary", "add", str(path)]):
-        result = runner.invoke(cli, args, env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+    run_cli("init")
+    result = run_cli("summary", "add", str(path))
     assert result.stdout == ("added 2026-11 #1: What Does the Alliance Add? A Handbook Chapter "
                              f"Weighs the Evidence ({path})\n")
     nl = Newsletter.open(make_config(database_url))
