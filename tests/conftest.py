@@ -9,6 +9,7 @@ join it unless marked otherwise."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -34,12 +35,26 @@ NO_SMTP = ("127.0.0.1", 1)
 """Where mail goes in a test that did not ask for `smtp_server`: nothing listens there."""
 
 
+SLOW_SECONDS = 0.3
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def measured_slow() -> set[str]:
+    """Tests whose measured time (setup + call + teardown, `--durations=0` of a full serial run,
+    kept in tests/durations.json as pytest-split keeps its own) passed SLOW_SECONDS."""
+    recorded = json.loads(DURATIONS.read_text(encoding="utf-8")) if DURATIONS.exists() else {}
+    return {test for test, seconds in recorded.items() if seconds > SLOW_SECONDS}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow = measured_slow()
     for item in items:
         callspec = getattr(item, "callspec", None)
         if (callspec is not None and callspec.params.get("database_url") == "postgresql") \
                 or "url_with_password" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgresql)
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
         if not any(item.get_closest_marker(name) for name in NOT_UNIT):
             item.add_marker(pytest.mark.unit)
 
