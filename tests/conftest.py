@@ -20,12 +20,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.context import Newsletter
+from newsletter.web import create_app
+
+from .fault_server import FaultyHandler, faulty_server
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "")
@@ -200,3 +205,26 @@ def run_cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
                    "NEWSLETTER_TRANSPORT": "smtp", "NEWSLETTER_SMTP_HOST": host,
                    "NEWSLETTER_SMTP_PORT": str(port), "NEWSLETTER_SMTP_SECURITY": "none"},
                   tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def app(newsletter: Newsletter) -> Flask:
+    """The web app on the test store, in testing mode (mail sent inline, a random key if none)."""
+    return create_app(newsletter, testing=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def handler() -> FaultyHandler:
+    """What the misbehaving SMTP server of `server` should do, per recipient (fault_server.py)."""
+    return FaultyHandler()
+
+
+@pytest.fixture
+def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
+    with faulty_server(handler) as catcher:
+        yield catcher

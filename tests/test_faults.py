@@ -6,7 +6,6 @@ minutes take no time; only the stalls past the 0.5 s client timeout are real."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,7 +27,7 @@ from subscribers.store import find
 
 from .builders import MONTH, load_month
 from .conftest import MakeNewsletter, RunCli
-from .fault_server import FaultyHandler, faulty_server
+from .fault_server import FaultyHandler
 
 TIMEOUT = 0.5
 
@@ -46,17 +45,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def handler() -> FaultyHandler:
-    return FaultyHandler()
-
-
-@pytest.fixture
-def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
-    with faulty_server(handler) as catcher:
-        yield catcher
 
 
 def audience(*addresses: str, ok: int = 0) -> tuple[tuple[str, str, None], ...]:

@@ -24,7 +24,6 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.errors import ContentError
 from newsletter.tokens import Purpose
-from newsletter.web import create_app
 from subscribers.csv_io import parse_subscriber_csv
 from subscribers.flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, validate_name
 from subscribers.models import SubscriberStatus
@@ -35,16 +34,6 @@ from .conftest import RunCli
 from .test_web import BASE, add, confirm, csrf, link, mails, sign, status_of, subscribe
 
 ENCODED_BCC = "=?utf-8?q?Eve=0D=0ABcc:_victim@evil.example?="
-
-
-@pytest.fixture
-def app(newsletter: Newsletter) -> Flask:
-    return create_app(newsletter, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def one_click_unsubscribe(client: FlaskClient, message: Any) -> None:

@@ -22,7 +22,7 @@ from newsletter.transports.smtp import SMTPSettings, SMTPTransport
 
 from .builders import MONTH, load_month
 from .conftest import MakeNewsletter, RunCli, make_config
-from .fault_server import FaultyHandler, faulty_server
+from .fault_server import FaultyHandler
 from .test_faults import FakeClock, audience, run_send
 
 
@@ -57,17 +57,6 @@ class SilentServer:
 def silent() -> Iterator[SilentServer]:
     with SilentServer() as server:
         yield server
-
-
-@pytest.fixture
-def handler() -> FaultyHandler:
-    return FaultyHandler()
-
-
-@pytest.fixture
-def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
-    with faulty_server(handler) as catcher:
-        yield catcher
 
 
 def test_used_up_rows_are_not_claimed_again_within_the_run_even_with_no_later_delay(

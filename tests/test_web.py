@@ -42,16 +42,6 @@ SECURITY_HEADERS = {"Content-Security-Policy", "X-Frame-Options", "Referrer-Poli
                     "X-Content-Type-Options"}
 
 
-@pytest.fixture
-def app(newsletter: Newsletter) -> Flask:
-    return create_app(newsletter, testing=True)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def csrf(client: FlaskClient, path: str = "/subscribe") -> str:
     page = client.get(path).get_data(as_text=True)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
