@@ -60,7 +60,6 @@ __all__ = ["MAX_NAME_LENGTH", "Flows", "StaleConfirmation", "SubscriberView", "U
 log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 100
-DEFAULT_CONFIRM_EXPIRY_DAYS = 7
 _URL_LIKE = re.compile(r"://|www\.", re.IGNORECASE)
 # RFC 2047 `=?charset?q?…?=`: mail programs decode it, =0D=0A included, into what we refused above.
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)

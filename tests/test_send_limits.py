@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -80,16 +79,13 @@ def test_a_server_that_never_answers_stops_the_run_after_a_few_timeouts(
     load_month(nl, audience=audience(ok=40))
     transport = SMTPTransport(SMTPSettings("127.0.0.1", silent.port, timeout=0.2),
                               batch_size=8, connections=2)
-    started = time.monotonic()
     try:
         report = Sender(nl, transport, sleep=lambda seconds: None).send(MONTH)
     finally:
         transport.close()
-    elapsed = time.monotonic() - started
 
     assert report.stopped == "unreachable"
     assert len(silent.accepted) == UNREACHABLE_BATCHES * 2  # one timeout per connection a batch
-    assert elapsed < UNREACHABLE_BATCHES * 0.2 * 4
     assert report.sent == 0 and not report.complete
     assert set(report.reasons) == {f"smtp: 127.0.0.1:{silent.port} did not answer within 0.2 s"}
     counts = edition_status(nl, MONTH)["counts"]

@@ -23,7 +23,7 @@ def waitress_app(nl: Newsletter) -> tuple[Flask, dict[str, Any]]:
     """
     settings: dict[str, Any] = {"ident": "newsletter", "max_request_body_size": 64 * 1024,
                                 "clear_untrusted_proxy_headers": True}
-    hops = int(nl.config.proxy_hops)
+    hops = nl.config.proxy_hops
     if hops > 0:
         settings.update(
             trusted_proxy=nl.config.trusted_proxy,
