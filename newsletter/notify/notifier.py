@@ -22,7 +22,7 @@ from ..errors import ConfigError, NewsletterError
 from ..mail.compose import compose_plain
 from ..mail.handover import hand_over, out_of_ledger_id
 from ..mail.message import OutgoingMessage, Transport
-from ..sending.outcomes import SendReport
+from ..sending.outcomes import SendReport, StopReason
 from ..transports import make_transport
 from .outbox import EditorNote, claim_retry, retry_due
 
@@ -56,7 +56,7 @@ class Notifier:
                               for reason, count in report.reasons.most_common(3)))
 
     def report(self, report: SendReport) -> None:
-        if report.stopped == "unreachable":
+        if report.stopped is StopReason.UNREACHABLE:
             self.unreachable(report)
             return
         lines = [f"Sent: {report.sent}", f"Failed (will be retried): {report.failed}",
