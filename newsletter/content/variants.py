@@ -1,12 +1,17 @@
 """Pure: which of an edition's summaries a subscriber gets (their variant), and its key.
 
-A variant is the set of matching summary ids in edition order; its key (`"1,3"`) names it in the
-ledger and in every per-variant cache.
+A variant is the set of matching summary ids in edition order, in the reader's language; its key
+names it in the ledger and in every per-variant cache: `"1,3"` in the default language (English,
+so keys written before languages existed keep their meaning), `"fr:1,3"` in another.
 """
 
 from __future__ import annotations
 
 from ..domain import EditionContent
+
+DEFAULT_LANGUAGE = "en"
+LANGUAGES = ("en", "fr")
+"""The languages of the chrome (headings, footer, buttons, dates); summaries keep their own."""
 
 
 def variant_for(edition: EditionContent, chosen: frozenset[str] | None) -> tuple[int, ...]:
@@ -19,9 +24,15 @@ def variant_for(edition: EditionContent, chosen: frozenset[str] | None) -> tuple
     return tuple(item.id for item in edition.items if item.topic_slugs & chosen)
 
 
-def variant_key(summary_ids: tuple[int, ...]) -> str:
-    return ",".join(map(str, summary_ids))
+def variant_key(summary_ids: tuple[int, ...], language: str = DEFAULT_LANGUAGE) -> str:
+    """"" when nothing matches, whatever the language: no message, so no variant."""
+    ids = ",".join(map(str, summary_ids))
+    return ids if not ids or language == DEFAULT_LANGUAGE else f"{language}:{ids}"
 
 
 def parse_variant_key(key: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in key.split(",") if part)
+    return tuple(int(part) for part in key.partition(":")[2 if ":" in key else 0].split(",") if part)
+
+
+def variant_language(key: str) -> str:
+    return key.partition(":")[0] if ":" in key else DEFAULT_LANGUAGE
