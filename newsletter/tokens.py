@@ -19,6 +19,10 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     CONFIRM = "confirm"
+    CLICK = "click"
+    """A link in an edition that counts a click: the same for every reader of a variant."""
+    BOUNCE = "bounce"
+    """The VERP tag of a delivery's Return-Path: a bounce names the delivery it is about."""
 
 
 class InvalidToken(NewsletterError):
