@@ -1,4 +1,4 @@
-"""Our DATA dot-stuffing must give exactly smtplib's bytes."""
+"""Our DATA dot-stuffing must give exactly smtplib's bytes; envelope commands cannot be injected."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from newsletter.transports.smtp_client import dot_stuff
+from newsletter.transports.smtp_client import UnsendableAddress, dot_stuff, envelope_command
 
 
 @pytest.mark.parametrize("data", [
@@ -15,3 +15,18 @@ from newsletter.transports.smtp_client import dot_stuff
 ])
 def test_dot_stuffing_matches_smtplib(data: bytes) -> None:
     assert dot_stuff(data) == re.sub(rb"(?m)^\.", b"..", data)
+
+
+def test_envelope_commands_are_exact_bytes() -> None:
+    assert envelope_command("MAIL FROM", "bounces+7@pprnet.example", ["SIZE=120", "SMTPUTF8"],
+                            True) == b"MAIL FROM:<bounces+7@pprnet.example> SIZE=120 SMTPUTF8\r\n"
+    assert envelope_command("MAIL FROM", "", [], False) == b"MAIL FROM:<>\r\n"
+    assert envelope_command("RCPT TO", "zoë@exämple.org", [], True) == \
+        "RCPT TO:<zoë@exämple.org>\r\n".encode()
+
+
+@pytest.mark.parametrize("address", ["a@b.example\r\nDATA", "a b@c.example", "a@b.example>",
+                                     "<a@b.example", "a@b.example\t", "zoë@example.org"])
+def test_envelope_commands_refuse_what_could_inject(address: str) -> None:
+    with pytest.raises(UnsendableAddress):
+        envelope_command("RCPT TO", address, [], False)

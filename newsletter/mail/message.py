@@ -11,11 +11,18 @@ closed vocabulary (`Outcome`):
 
 It raises only `ConfigError` (credentials, settings: nothing was sent), and only before it has
 handed over any message of the batch.
+
+`on_result`, when given, is called once per message as soon as that message's result is known
+(SMTP: when its final reply is read; an HTTP provider: once per request, for each message of
+it), before `send` returns, so the caller can record it before a crash can lose it. Calls are
+never concurrent, even from a transport's own threads; they follow the order each message was
+answered in (within one SMTP connection, batch order). The returned list is unchanged: every
+result, in batch order. `on_result` must not raise: it runs on the transport's threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -68,10 +75,15 @@ class SendResult:
             raise TypeError(f"outcome must be an Outcome, not {self.outcome!r}")
 
 
+ResultCallback = Callable[[SendResult], None]
+"""Told each result as soon as it is known (`Transport.send`'s `on_result`)."""
+
+
 class Transport(Protocol):
     name: str
     batch_size: int
 
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]: ...
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]: ...
 
     def close(self) -> None: ...

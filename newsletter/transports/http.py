@@ -41,7 +41,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from ..errors import ConfigError
-from ..mail.message import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, ResultCallback, SendResult
 from ..mail.personalise import format_recipient, parse_sender, single_line
 
 MAX_TRIES = 3
@@ -222,7 +222,9 @@ class HTTPTransport:
 
     # --- the pipeline -----------------------------------------------------------------------
 
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]:
+        """Results in batch order; `on_result` hears each request's results as it is answered."""
         missing = [m.delivery_id for m in batch if m.template is None]
         if missing:
             raise ConfigError(f"{self.name}: messages {missing[:5]} carry no template; HTTP "
@@ -230,12 +232,17 @@ class HTTPTransport:
         chunks, results = list(self.chunks(batch)), []
         for index, chunk in enumerate(chunks):
             try:
-                results.extend(self._send_chunk(chunk))
+                answered, stop = self._send_chunk(chunk), False
             except ConfigError as err:
                 if index == 0:
                     raise  # nothing of the batch has reached the provider
                 rest = [m for later in chunks[index:] for m in later]
-                results.extend(self.all_of(rest, Outcome.TEMPORARY, str(err)))
+                answered, stop = self.all_of(rest, Outcome.TEMPORARY, str(err)), True
+            results.extend(answered)
+            if on_result is not None:
+                for result in answered:
+                    on_result(result)
+            if stop:
                 break
         position = {m.delivery_id: i for i, m in enumerate(batch)}
         return sorted(results, key=lambda r: position[r.delivery_id])

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
-from ..mail.message import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, ResultCallback, SendResult
 
 __all__ = ["MemoryTransport", "Scripted"]
 
@@ -42,16 +42,22 @@ class MemoryTransport:
         self.closed = False
         self._ids = itertools.count(1)
 
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]:
         for message in batch:
             queued = self.script.get(message.recipient)
             if queued and isinstance(error := queued[0], ConfigError):
                 queued.popleft()
                 raise error
         self.batches.append(list(batch))
-        self.messages.extend(batch)
-        results = [self._answer(message) for message in batch]
-        self.results.extend(results)
+        results = []
+        for message in batch:
+            self.messages.append(message)
+            result = self._answer(message)
+            self.results.append(result)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
         return results
 
     def _answer(self, message: OutgoingMessage) -> SendResult:

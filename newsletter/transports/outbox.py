@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..mail.message import Outcome, OutgoingMessage, SendResult
+from ..mail.message import Outcome, OutgoingMessage, ResultCallback, SendResult
 
 
 class OutboxTransport:
@@ -21,8 +21,14 @@ class OutboxTransport:
         except OSError as err:
             raise ConfigError(f"outbox folder {self.folder}: {err}") from err
 
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
-        return [self._write(message) for message in batch]
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]:
+        results = []
+        for message in batch:
+            results.append(result := self._write(message))
+            if on_result is not None:
+                on_result(result)
+        return results
 
     def _write(self, message: OutgoingMessage) -> SendResult:
         final = self.folder / f"{message.delivery_id:09d}.eml"
