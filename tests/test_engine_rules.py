@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from newsletter.domain import Citation, EditionContent, Named, SummaryItem
 from newsletter.errors import ComposeError, ConfigError, ContentError, SendInProgress, StateError
 from newsletter.mail.message import Outcome, OutgoingMessage, SendResult
 from newsletter.sending.engine import UNREACHABLE_BATCHES, Sender, SendReport, StopReason
+from newsletter.sending.journal import Journal, hand_over_shape, settle
 from newsletter.sending.ledger import ORPHANED
 from newsletter.sending.models import DeliveryStatus
 from newsletter.sending.retry import RetryPolicy
@@ -35,7 +37,9 @@ from newsletter.sending.store import (
     cannot_start,
     is_complete,
 )
+from newsletter.sending.throttle import TokenBucket
 from newsletter.transports.memory import MemoryTransport, Scripted
+from newsletter.transports.smtp import SMTPSettings, SMTPTransport
 
 from .conftest import make_config
 
@@ -102,6 +106,29 @@ class MemorySendStore:
         run_id = f"run{next(self._ids)}"
         self.live_runs.add(run_id)
         return StartedRun(EDITION, run_id, len(orphaned))
+
+    def join(self, month: str, now: datetime) -> StartedRun | None:
+        if self.status is not EditionStatus.SENDING or not self.live_runs:
+            return None
+        run_id = f"run{next(self._ids)}"
+        self.live_runs.add(run_id)
+        return StartedRun(EDITION, run_id, 0)
+
+    def recover(self, edition_id: int, now: datetime) -> int:
+        return 0
+
+    def live_senders(self, edition_id: int, now: datetime) -> int:
+        return max(1, len(self.live_runs))
+
+    def recheck(self, edition_id: int, delivery_ids: Sequence[int],
+                now: datetime) -> tuple[list[int], EditionStatus | None]:
+        if self.status in HALTED:
+            return [], self.status
+        gone = [i for i in delivery_ids if self.rows[i].status is DeliveryStatus.IN_FLIGHT
+                and self.rows[i].recipient.id not in self.receiving]
+        for i in gone:
+            self.rows[i].status = DeliveryStatus.REJECTED
+        return gone, None
 
     def plan(self, edition_id: int, variant_keys: Callable[[Sequence[Recipient]], Sequence[str]],
              clock: Callable[[], datetime]) -> None:
@@ -274,7 +301,9 @@ def test_rows_are_claimed_in_order_a_batch_at_a_time_and_the_edition_ends_sent()
     assert (report.sent, report.complete, report.stopped) == (5, True, None)
     assert report.planned.recipients == 5 and report.variants_rendered == 1
     assert r.store.status is EditionStatus.SENT and not r.store.live_runs
-    assert len(r.store.heartbeats) == 4  # one per claim, the empty last one included
+    # one per claim: the next batch is claimed while one is on the wire, so the last batch's
+    # results are committed after an empty claim, and one more claim sees them
+    assert len(r.store.heartbeats) == 5
     assert r.send().sent == 0 and r.tries("ada") == 1  # nothing due: nobody is mailed twice
 
 
@@ -446,3 +475,64 @@ def test_a_second_start_while_a_run_is_live_is_refused() -> None:
     with pytest.raises(SendInProgress):
         r.send()
     assert r.transport.messages == [] and r.store.status is EditionStatus.SCHEDULED
+
+
+# --- the result journal (journal.py): what a dead worker's rows become --------------------------
+
+
+def test_a_dead_workers_rows_are_settled_by_what_each_connection_had_answered(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "run.jnl")
+    journal.handed([[[1], [2], [3]], [[4], [5], [6]]])  # two connections, three messages each
+    journal.result(SendResult(1, Outcome.SENT, provider_id="q1"))
+    journal.result(SendResult(4, Outcome.TEMPORARY, detail="smtp 451 try later", retry_after=30.0))
+    journal.close(remove=False)  # what a SIGKILL leaves
+
+    settled = settle(tmp_path / "run.jnl", [1, 2, 3, 4, 5, 6, 7])  # 7: claimed, never handed over
+    assert settled.results == {1: SendResult(1, Outcome.SENT, provider_id="q1"),
+                               4: SendResult(4, Outcome.TEMPORARY, detail="smtp 451 try later",
+                                             retry_after=30.0)}
+    assert settled.uncertain == [2, 5]  # on the wire: one per connection
+    assert settled.pending == [3, 6, 7]  # never left
+
+
+def test_without_its_journal_or_with_a_damaged_one_nothing_becomes_pending(tmp_path: Path) -> None:
+    assert settle(None, [1, 2]).uncertain == [1, 2]
+    assert settle(tmp_path / "missing.jnl", [1, 2]).uncertain == [1, 2]
+    journal = Journal(tmp_path / "run.jnl")
+    journal.handed([[[1], [2], [3]]])
+    journal.result(SendResult(1, Outcome.SENT))
+    journal.close(remove=False)
+    with (tmp_path / "run.jnl").open("ab") as damaged:
+        damaged.write(b'{"h": [[[4], [5')  # a hand-over cut short: 4 and 5 may be on the wire
+    settled = settle(tmp_path / "run.jnl", [1, 2, 3, 4, 5])
+    assert (list(settled.results), settled.uncertain, settled.pending) == ([1], [2, 3, 4, 5], [])
+
+
+def test_a_row_handed_over_again_is_judged_by_its_latest_hand_over(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "run.jnl")
+    journal.handed([[[1], [2]]])
+    journal.result(SendResult(1, Outcome.TEMPORARY, detail="smtp 421"))
+    journal.result(SendResult(2, Outcome.SENT))
+    journal.handed([[[3], [1]]])  # 1 again, after its backoff
+    journal.result(SendResult(3, Outcome.SENT))
+    journal.close(remove=False)
+    settled = settle(tmp_path / "run.jnl", [1])
+    assert (settled.results, settled.uncertain, settled.pending) == ({}, [1], [])
+
+
+def test_the_hand_over_shape_follows_each_transport() -> None:
+    messages = [OutgoingMessage(i, "d@example.org", f"r{i}@example.org", b"x") for i in range(1, 6)]
+    smtp = SMTPTransport(SMTPSettings("127.0.0.1", 1), connections=2)
+    assert hand_over_shape(smtp, messages, told=True) == [[[1], [2]], [[3], [4], [5]]]
+    assert hand_over_shape(MemoryTransport(), messages, told=True) == [[[1], [2], [3], [4], [5]]]
+    assert hand_over_shape(smtp, messages, told=False) == [[[1, 2, 3, 4, 5]]]  # all at once
+    smtp.close()
+
+
+def test_the_rate_limit_is_shared_by_the_live_workers() -> None:
+    bucket = TokenBucket(10.0)
+    assert bucket.reserve(10, 0.0) == 0.0
+    bucket.rate_share(2)  # another worker joined: 5 messages/s each
+    assert bucket.reserve(10, 0.0) == pytest.approx(2.0)
+    bucket.rate_share(1)
+    assert bucket.reserve(10, 0.0) == pytest.approx(2.0)  # 20 in debt at 10/s

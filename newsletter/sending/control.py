@@ -6,7 +6,10 @@ from __future__ import annotations
 from ..content.models import EditionStatus
 from ..content.store import get_edition
 from ..context import Newsletter
+from ..db import utcnow
 from ..errors import StateError
+from . import ledger
+from .store import SqlSendStore
 
 _ALLOWED = {
     EditionStatus.PAUSED: {EditionStatus.SCHEDULED, EditionStatus.SENDING},
@@ -43,3 +46,19 @@ def resume(nl: Newsletter, month: str) -> EditionStatus:
 def cancel(nl: Newsletter, month: str) -> EditionStatus:
     """Stop for good: a running send stops after its current batch, and `send` refuses."""
     return _move(nl, month, EditionStatus.CANCELLED)
+
+
+def settle_dead_workers(nl: Newsletter, month: str) -> int:
+    """Settle what workers that died left in flight, by their journals (journal.py), as the next
+    send would: answered rows get their result, rows on the wire become uncertain (returned:
+    how many), rows that never left are pending again. Live workers are not touched."""
+    with nl.session() as session:
+        edition_id = get_edition(session, month).id
+    return SqlSendStore(nl).recover(edition_id, utcnow())
+
+
+def workers(nl: Newsletter, month: str) -> list[dict[str, object]]:
+    """Each process of the month's latest send (the send, then its workers): role, host, pid,
+    rows it sent, whether it is alive."""
+    with nl.session() as session:
+        return ledger.workers_of(session, get_edition(session, month).id, utcnow())

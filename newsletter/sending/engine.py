@@ -1,8 +1,10 @@
 """The send loop: plan → render once per variant → fill in per recipient → transport → ledger.
 
 It owns no SQL (a `SendStore`: store.py) and no socket (a `Transport`: transports/); it only
-sequences them so that a row is committed `in_flight` before its message leaves and its result
-is committed as soon as the batch comes back. Each claim heartbeats, and the loop stops cleanly
+sequences them so that a row is committed `in_flight` before its message leaves, each result is
+in the run's journal as soon as it is known (journal.py) and in the ledger once its batch is
+back. The next batch is claimed and composed while one is on the wire (worker_pipeline.py); more
+processes may work on the same send (worker.py). Each claim heartbeats, and the loop stops cleanly
 when asked to (the `stop` event, set by a signal handler) or when the edition is paused or
 cancelled. Temporary failures come back within the run after a backoff; when nothing else is
 due, the loop sleeps until the earliest. Uncertain results (the message may have been accepted)
@@ -11,10 +13,12 @@ are recorded as such and never come back on their own.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, cast
 
 from ..config import Config
@@ -23,23 +27,32 @@ from ..content.variants import variant_for, variant_key
 from ..context import Newsletter
 from ..db import utcnow
 from ..domain import EditionContent
-from ..errors import ComposeError, ConfigError
-from ..mail.compose import CANNOT_COMPOSE, Composer, make_renderer
+from ..errors import ConfigError
+from ..mail.compose import Composer, make_renderer
 from ..mail.message import Outcome, OutgoingMessage, SendResult, Transport
 from ..mail.render import Renderer
+from .journal import Journal, hand_over_shape
 from .outcomes import SendReport, StopReason, retry_times, unanswered, uncertain_by_reason
 from .plan import PlanCounts
 from .retry import Jitter, RetryPolicy
-from .store import Batch, Claimed, Recipient, SendStore, SqlSendStore, Topics, is_complete
+from .store import Batch, Claimed, Recipient, SendStore, SqlSendStore, StartedRun, is_complete
 from .throttle import TokenBucket
+from .worker_pipeline import UNREACHABLE_BATCHES, Delivery, compose_batch
 
-__all__ = ["MessageComposer", "Progress", "SendReport", "Sender", "StopReason"]
+__all__ = ["UNREACHABLE_BATCHES", "Crew", "MessageComposer", "Progress", "SendReport", "Sender", "StopReason",
+           "compose_batch"]
 
 Progress = Callable[[int, int], None]
 _STOP_FOR = {EditionStatus.PAUSED: StopReason.PAUSED, EditionStatus.CANCELLED: StopReason.CANCELLED}
 _NOTHING = Batch([], {})
-UNREACHABLE_BATCHES = 3
-"""Consecutive batches in which every connection timed out before the run gives up."""
+
+
+class Crew(Protocol):
+    """More worker processes for one send (worker.py)."""
+
+    def start(self) -> None: ...
+
+    def wait(self) -> None: ...
 
 
 class MessageComposer(Protocol):
@@ -81,26 +94,45 @@ class Sender:
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.stop = stop or threading.Event()
         self.sleep = sleep or self.stop.wait
-        self._unreachable_batches = 0
+        self._takes_on_result: bool | None = None
         nl.config.secret_keys  # noqa: B018  (fail before touching the ledger if unset)
 
-    def send(self, month: str, *, resend_uncertain: bool = False) -> SendReport:
+    def send(self, month: str, *, resend_uncertain: bool = False,
+             crew: Crew | None = None) -> SendReport:
+        """Start the send, plan it once, then deliver; `crew` starts more worker processes once
+        the plan is written and is waited for before the run ends. This process keeps claiming
+        until no other worker is live, so rows a dead worker never handed over still go out."""
         started = time.monotonic()
         report = SendReport(month)
-        edition, run_id = self._start(month, report, resend_uncertain)
+        run = self.store.start_run(month, self.clock(), resend_uncertain=resend_uncertain)
+        report.recovered_uncertain = run.recovered_uncertain
         try:
-            report.planned = self._plan(edition)
-            self._deliver(edition, run_id, report)
+            report.planned = self._plan(run.edition)
+            if crew is not None:
+                crew.start()
+            self.deliver(run, report, linger=True)
         finally:
-            self._finish(edition, run_id, report)
+            if crew is not None:
+                crew.wait()
+            assert run.edition.id is not None
+            report.recovered_uncertain += self.store.recover(run.edition.id, self.clock())
+            self._finish(run.edition, run.run_id, report)
             report.elapsed = time.monotonic() - started
         return report
 
-    def _start(self, month: str, report: SendReport,
-               resend_uncertain: bool) -> tuple[EditionContent, str]:
-        run = self.store.start_run(month, self.clock(), resend_uncertain=resend_uncertain)
-        report.recovered_uncertain = run.recovered_uncertain
-        return run.edition, run.run_id
+    def join(self, month: str) -> SendReport | None:
+        """Work on the month's running send as one more worker; None when none is running."""
+        started = time.monotonic()
+        run = self.store.join(month, self.clock())
+        if run is None:
+            return None
+        report = SendReport(month)
+        try:
+            self.deliver(run, report)
+        finally:
+            self._finish(run.edition, run.run_id, report)
+            report.elapsed = time.monotonic() - started
+        return report
 
     def _plan(self, edition: EditionContent) -> PlanCounts:
         """Give every matching active subscriber a pending row; count those with no match."""
@@ -108,51 +140,36 @@ class Sender:
         assert edition.id is not None
 
         def variant_keys(chunk: Sequence[Recipient]) -> list[str]:
-            keys = [variant_key(variant_for(edition, r.topics)) for r in chunk]
+            keys = [variant_key(variant_for(edition, r.topics), r.language) for r in chunk]
             counts.add(keys)
             return keys
 
-        self.store.plan(edition.id, variant_keys, self.clock)
-        return counts
+        counted = self.store.plan(edition.id, variant_keys, self.clock)
+        return counts if counted is None else counted
 
-    def _deliver(self, edition: EditionContent, run_id: str, report: SendReport) -> None:
-        assert edition.id is not None
-        total = self.store.count_due(edition.id, self.clock())
-        composer = self.composer(edition)
-        limit = self.bucket.chunk(self.transport.batch_size) if self.bucket else \
-            self.transport.batch_size
-        done = 0
-        self.progress(done, total)
-        while True:
-            batch, report.stopped = self._claim(edition.id, run_id, limit)
-            report.left += batch.left
-            if report.stopped:
-                break
-            if not batch.claimed and batch.left:
-                continue
-            if not batch.claimed:
-                if self._wait_for_retry(edition.id):
-                    continue
-                break
-            self._throttle(len(batch.claimed))
-            now = self.clock()
-            messages, unwritable = compose_batch(composer, batch.claimed, batch.topics, now)
-            self._record(batch.claimed,
-                         unwritable + (self._hand_over(messages) if messages else []), report)
-            done += len(batch.claimed)
-            self.progress(done, max(total, done))
-        report.variants_rendered = composer.variants_rendered
+    def deliver(self, run: StartedRun, report: SendReport, *, linger: bool = False) -> None:
+        """Claim, compose and hand over until nothing is due, with the run's journal if any;
+        `linger`: and until no other worker is live."""
+        journal = Journal(Path(run.journal)) if run.journal else None
+        needed = True
+        try:
+            Delivery(self, run, report, journal, linger=linger).run()
+            needed = False
+        except ConfigError:
+            needed = False  # the batches it stopped were given back: nothing is in flight
+            raise
+        finally:
+            if journal is not None:
+                journal.close(remove=not needed or journal.empty)
 
-    def _claim(self, edition_id: int, run_id: str, limit: int) -> tuple[Batch, StopReason | None]:
+    def claim(self, edition_id: int, run_id: str, limit: int) -> tuple[Batch, StopReason | None]:
         """The next batch, committed in_flight; or why to stop."""
         if self.stop.is_set():
             return _NOTHING, StopReason.INTERRUPTED
-        if self._unreachable_batches >= UNREACHABLE_BATCHES:
-            return _NOTHING, StopReason.UNREACHABLE
         batch = self.store.claim(edition_id, run_id, limit, self.clock(), self.retry.max_attempts)
         return batch, _STOP_FOR[batch.halted] if batch.halted else None
 
-    def _wait_for_retry(self, edition_id: int) -> bool:
+    def wait_for_retry(self, edition_id: int) -> bool:
         """Sleep until the earliest retry if it is due within the backoff cap; False if none."""
         when = self.store.next_retry(edition_id, self.retry.max_attempts)
         if when is None:
@@ -164,21 +181,40 @@ class Sender:
             self.sleep(wait)
         return True
 
-    def _throttle(self, count: int) -> None:
+    def throttle(self, count: int, share: int) -> None:
+        """Wait for `count` tokens of this process's `share`: the limit holds for the whole send."""
         if self.bucket is not None:
+            self.bucket.rate_share(share)
             wait = self.bucket.reserve(count, self.clock().timestamp())
             if wait > 0:
                 self.sleep(wait)
 
-    def _hand_over(self, messages: list[OutgoingMessage]) -> list[SendResult]:
+    def hand_over(self, messages: list[OutgoingMessage],
+                  journal: Journal | None) -> list[SendResult]:
+        told = self._told
+        if journal is not None:
+            journal.handed(hand_over_shape(self.transport, messages, told=told))
         try:
+            if told:
+                return self.transport.send(messages, on_result=journal.result if journal else None)
             return self.transport.send(messages)
         except ConfigError:
             self.store.release([m.delivery_id for m in messages], self.clock())
             raise
 
-    def _record(self, claimed: list[Claimed], results: list[SendResult],
-                report: SendReport) -> None:
+    @property
+    def _told(self) -> bool:
+        """Whether the transport takes `on_result` (a test's own transport may not)."""
+        if self._takes_on_result is None:
+            try:
+                parameters = inspect.signature(self.transport.send).parameters
+            except (TypeError, ValueError):
+                parameters = {}  # type: ignore[assignment]
+            self._takes_on_result = "on_result" in parameters
+        return self._takes_on_result
+
+    def record(self, claimed: list[Claimed], results: list[SendResult],
+               report: SendReport) -> None:
         now = self.clock()
         retry_at = retry_times(claimed, results, now, self.retry)
         uncertain = uncertain_by_reason(results)
@@ -193,26 +229,7 @@ class Sender:
                                    if c.delivery_id in gone])
         report.add(results)
         report.uncertain += len(unknown)
-        unreachable = bool(results) and all(r.unreachable for r in results)
-        self._unreachable_batches = self._unreachable_batches + 1 if unreachable else 0
 
     def _finish(self, edition: EditionContent, run_id: str, report: SendReport) -> None:
         report.ledger = self.store.finish_run(edition.id or 0, run_id, self.clock())
         report.complete = is_complete(report.ledger)
-
-
-def compose_batch(composer: MessageComposer, claimed: Sequence[Claimed], topics: Topics,
-                  date: datetime) -> tuple[list[OutgoingMessage], list[SendResult]]:
-    """The batch's messages, and a PERMANENT result for each recipient whose message cannot be
-    composed: one bad row never holds back the others."""
-    messages: list[OutgoingMessage] = []
-    unwritable: list[SendResult] = []
-    for c in claimed:
-        try:
-            messages.append(composer.compose(delivery_id=c.delivery_id, variant=c.variant, uid=c.uid,
-                                             email=c.email, name=c.name,
-                                             topics=topics[c.subscriber_id], date=date))
-        except ComposeError as err:
-            unwritable.append(SendResult(c.delivery_id, Outcome.PERMANENT,
-                                         detail=f"{CANNOT_COMPOSE}: {err}"))
-    return messages, unwritable

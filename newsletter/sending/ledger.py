@@ -71,8 +71,10 @@ def live_run_ids(session: Session, edition_id: int, now: datetime) -> set[str]:
     return {run.id for run in runs if is_live(run, now)}
 
 
-def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, int]:
-    """Register this process as the edition's sender; turn a dead run's in-flight rows uncertain.
+def start_run(session: Session, edition_id: int, now: datetime, *,
+              journal_dir: str | None = None) -> tuple[str, list[SendRun]]:
+    """Register this process as the edition's sender (the leader its workers join); end the runs
+    that died, returning them so the caller settles their in-flight rows (`settle_dead_run`).
 
     The first statement writes the edition row, so two starters are serialised: PostgreSQL holds
     the row lock, SQLite the database write lock, until the caller commits. The second one then
@@ -86,15 +88,74 @@ def start_run(session: Session, edition_id: int, now: datetime) -> tuple[str, in
             raise SendInProgress(f"another send of this edition is running (pid {run.pid} on "
                                  f"{run.host}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)")
         run.finished_at = run.heartbeat_at
-    run = SendRun(id=new_uid(), edition_id=edition_id, host=_HOST, pid=os.getpid(),
-                  started_at=now, heartbeat_at=now)
+    run = _new_run(edition_id, now, journal_dir)
     session.add(run)
-    orphaned: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Delivery).where(Delivery.edition_id == edition_id,
-                               Delivery.status == DeliveryStatus.IN_FLIGHT)
-        .values(status=DeliveryStatus.UNCERTAIN, updated_at=now, last_error=ORPHANED)
-    )
-    return run.id, orphaned.rowcount
+    return run.id, list(unfinished)
+
+
+def join_run(session: Session, edition_id: int, now: datetime, *,
+             journal_dir: str | None = None) -> str | None:
+    """Register this process as a worker of the edition's live send; None when none is live."""
+    leaders = session.scalars(select(SendRun).where(
+        SendRun.edition_id == edition_id, SendRun.finished_at.is_(None),
+        SendRun.leader_id.is_(None)).order_by(SendRun.started_at.desc())).all()
+    leader = next((run for run in leaders if is_live(run, now)), None)
+    if leader is None:
+        return None
+    run = _new_run(edition_id, now, journal_dir)
+    run.leader_id = leader.id
+    session.add(run)
+    return run.id
+
+
+def _new_run(edition_id: int, now: datetime, journal_dir: str | None) -> SendRun:
+    run_id = new_uid()
+    journal = os.path.join(journal_dir, f"{run_id}.jnl") if journal_dir is not None else None
+    return SendRun(id=run_id, edition_id=edition_id, host=_HOST, pid=os.getpid(), started_at=now,
+                   heartbeat_at=now, journal=journal)
+
+
+def journal_here(run: SendRun) -> str | None:
+    """The run's journal if this host can read it and the run certainly stopped: it ran here and
+    its process is gone. A run only presumed dead (a stale heartbeat: stalled, or on another
+    host) may still be handing messages over, so nothing of it may become pending again."""
+    if not run.journal or run.host != _HOST or _pid_alive(run.pid):
+        return None
+    return run.journal
+
+
+def claim_dead_runs(session: Session, edition_id: int, now: datetime) -> list[SendRun]:
+    """End the edition's runs that died, each claimed by exactly one caller: the conditional
+    update of its row decides (a row lock on PostgreSQL, the write lock on SQLite)."""
+    unfinished = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
+                                                       SendRun.finished_at.is_(None))).all()
+    mine: list[SendRun] = []
+    for run in unfinished:
+        if is_live(run, now):
+            continue
+        ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(SendRun).where(SendRun.id == run.id, SendRun.finished_at.is_(None))
+            .values(finished_at=run.heartbeat_at).execution_options(synchronize_session=False))
+        if ended.rowcount:
+            mine.append(run)
+    return mine
+
+
+def live_run_count(session: Session, edition_id: int, now: datetime) -> int:
+    return len(live_run_ids(session, edition_id, now))
+
+
+def in_flight_by_run(session: Session, edition_id: int,
+                     run_ids: Sequence[str] | None = None) -> dict[str | None, list[int]]:
+    """The edition's in-flight rows by the run that claimed them (only `run_ids`' if given)."""
+    query = select(Delivery.run_id, Delivery.id).where(
+        Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.IN_FLIGHT)
+    if run_ids is not None:
+        query = query.where(Delivery.run_id.in_(run_ids))
+    rows: dict[str | None, list[int]] = {}
+    for run_id, delivery_id in session.execute(query.order_by(Delivery.id)):
+        rows.setdefault(run_id, []).append(delivery_id)
+    return rows
 
 
 def heartbeat(session: Session, run_id: str, now: datetime) -> None:
@@ -173,15 +234,33 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
         key=lambda row: row[0])[:limit]
     gone = [r[0] for r in rows if not r[8]]
     claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1) for r in rows if r[8]]
-    if gone:
-        session.execute(update(Delivery).where(Delivery.id.in_(gone)).values(
-            status=DeliveryStatus.REJECTED, updated_at=now,
-            last_error="subscriber unsubscribed, paused or was suppressed before delivery"))
+    _reject_gone(session, gone, now)
     if claimed:
         session.execute(update(Delivery).where(Delivery.id.in_([c.delivery_id for c in claimed]))
                         .values(status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
                                 attempts=Delivery.attempts + 1))
     return claimed, len(gone)
+
+
+LEFT = "subscriber unsubscribed, paused or was suppressed before delivery"
+
+
+def _reject_gone(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    if delivery_ids:
+        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids)).values(
+            status=DeliveryStatus.REJECTED, updated_at=now, last_error=LEFT))
+
+
+def reject_left(session: Session, delivery_ids: Sequence[int], now: datetime) -> list[int]:
+    """Of rows claimed a moment ago, reject those whose subscriber left since; return them.
+    A batch claimed while the previous one was on the wire is checked again just before it
+    goes, so an unsubscribe between two batches still takes effect at once."""
+    gone = list(session.scalars(select(Delivery.id).join(
+        Subscriber, Subscriber.id == Delivery.subscriber_id).where(
+        Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.IN_FLIGHT,
+        ~receives_mail())))
+    _reject_gone(session, gone, now)
+    return gone
 
 
 _STATUS_FOR = {Outcome.SENT: DeliveryStatus.SENT, Outcome.TEMPORARY: DeliveryStatus.FAILED,
@@ -225,6 +304,8 @@ def edition_state(session: Session, edition_id: int) -> EditionStatus | None:
 
 def release(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     """Give back rows that were claimed but never handed over (e.g. a configuration error)."""
+    if not delivery_ids:
+        return
     session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
                                            Delivery.status == DeliveryStatus.IN_FLIGHT)
                     .values(status=DeliveryStatus.PENDING, attempts=Delivery.attempts - 1,
@@ -245,6 +326,8 @@ class RunSummary:
     ended_at: datetime
     finished: bool
     sent: int
+    workers: int = 1
+    """Processes that took part: the send and every worker that joined it."""
 
     @property
     def seconds(self) -> float:
@@ -257,13 +340,35 @@ class RunSummary:
 
 
 def last_run(session: Session, edition_id: int) -> RunSummary | None:
-    """The most recent run of the edition and how many rows it sent (from the ledger)."""
-    run = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id)
-                          .order_by(SendRun.started_at.desc()).limit(1)).first()
-    if run is None:
+    """The most recent send of the edition with its workers, added up: rows they sent (from
+    the ledger), from the send's start to the last one's end."""
+    leader = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
+                                                   SendRun.leader_id.is_(None))
+                             .order_by(SendRun.started_at.desc()).limit(1)).first()
+    if leader is None:
         return None
+    runs = [leader, *session.scalars(select(SendRun).where(SendRun.leader_id == leader.id))]
     sent = session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT,
-        Delivery.run_id == run.id)) or 0
-    return RunSummary(run.started_at, run.finished_at or run.heartbeat_at,
-                      run.finished_at is not None, sent)
+        Delivery.run_id.in_([run.id for run in runs]))) or 0
+    ended = max(run.finished_at or run.heartbeat_at for run in runs)
+    return RunSummary(leader.started_at, ended, all(r.finished_at is not None for r in runs),
+                      sent, len(runs))
+
+
+def workers_of(session: Session, edition_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Each process of the edition's most recent send: where it runs, what it sent, if alive."""
+    leader = session.scalars(select(SendRun).where(SendRun.edition_id == edition_id,
+                                                   SendRun.leader_id.is_(None))
+                             .order_by(SendRun.started_at.desc()).limit(1)).first()
+    if leader is None:
+        return []
+    runs = [leader, *session.scalars(select(SendRun).where(SendRun.leader_id == leader.id)
+                                     .order_by(SendRun.started_at))]
+    sent: dict[str | None, int] = {run_id: count for run_id, count in session.execute(
+        select(Delivery.run_id, func.count()).where(
+            Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT,
+            Delivery.run_id.in_([r.id for r in runs])).group_by(Delivery.run_id))}
+    return [{"run": r.id, "host": r.host, "pid": r.pid, "role": "worker" if r.leader_id else "send",
+             "sent": sent.get(r.id, 0), "live": is_live(r, now),
+             "heartbeat_at": r.heartbeat_at.isoformat()} for r in runs]

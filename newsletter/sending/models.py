@@ -45,7 +45,9 @@ class Delivery(Base):
 
 
 class SendRun(Base):
-    """One `send` process working on an edition; lets a later run tell a crash from a live run."""
+    """One process working on an edition: the `send` that planned it (`leader_id` NULL) or a
+    worker that joined it. Lets a later run tell a crash from a live run; `journal` is the
+    worker's local result journal (journal.py), read back when it died."""
 
     __tablename__ = "send_runs"
 
@@ -56,3 +58,5 @@ class SendRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leader_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    journal: Mapped[str | None] = mapped_column(String(1000))

@@ -48,6 +48,8 @@ class SendReport:
     complete: bool = False
     stopped: StopReason | None = None
     ledger: dict[str, int] = field(default_factory=dict)
+    workers: int = 1
+    """Processes that delivered this send; with more than one, `sent` adds them all up."""
     failing: set[int] = field(default_factory=set, repr=False)
 
     @property

@@ -10,25 +10,32 @@ ledger.py, `subscribers.store` and `content.store`.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from subscribers.models import SubscriberStatus
-from subscribers.store import Recipient, chosen_topics, iter_audience, suppress
+from subscribers.models import Subscriber, SubscriberStatus
+from subscribers.store import Recipient, chosen_topics, suppress
 
-from ..content.models import EditionStatus
+from ..content.models import Edition, EditionStatus
 from ..content.store import edition_content, get_edition, mark_sent
 from ..context import Newsletter
 from ..domain import EditionContent
 from ..errors import StateError
-from ..mail.message import SendResult
+from ..mail.message import Outcome, SendResult
 from . import ledger
+from .journal import settle
 from .ledger import Claimed
-from .models import DeliveryStatus
+from .models import Delivery, DeliveryStatus, SendRun
+from .plan import PlanCounts
+from .planner import count_variants, plan_deliveries
 
 __all__ = ["HALTED", "Batch", "Claimed", "Recipient", "SendStore", "SqlSendStore", "StartedRun",
            "Topics", "cannot_start", "is_complete"]
@@ -46,6 +53,8 @@ class StartedRun:
     run_id: str
     recovered_uncertain: int
     """Rows a dead run left in flight, now uncertain."""
+    journal: str | None = None
+    """Where this run keeps its result journal (journal.py); None: none."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,32 @@ class SendStore(Protocol):
         (`cannot_start`), ContentError for none: then nothing changes."""
         ...
 
+    def join(self, month: str, now: datetime) -> StartedRun | None:
+        """Register this process as a worker of the month's running send; None if none runs."""
+        ...
+
+    def recover(self, edition_id: int, now: datetime) -> int:
+        """Settle the rows of runs that died (journal.py): answered ones get their result, the
+        ones on the wire become uncertain (returned: how many), the rest pending again."""
+        ...
+
+    def live_senders(self, edition_id: int, now: datetime) -> int:
+        """Processes sending the edition now (this one included): they share the rate limit."""
+        ...
+
+    def recheck(self, edition_id: int, delivery_ids: Sequence[int],
+                now: datetime) -> tuple[list[int], EditionStatus | None]:
+        """Just before a batch claimed ahead goes out: of its in-flight rows, reject (and
+        return) those whose subscriber no longer receives mail, as `claim` does; and the
+        edition's state if it is in HALTED (then the caller releases the batch)."""
+        ...
+
     def plan(self, edition_id: int, variant_keys: Callable[[Sequence[Recipient]], Sequence[str]],
-             clock: Callable[[], datetime]) -> None:
-        """Walk the audience a chunk per transaction, giving each recipient a pending row for the
-        variant key `variant_keys` returns ("": no row). An existing row stays as it is."""
+             clock: Callable[[], datetime]) -> PlanCounts | None:
+        """Give each matching recipient a pending row for their variant; an existing row stays
+        as it is. A store that computes variants itself (SqlSendStore, in SQL: planner.py)
+        returns its counts; one that cannot walks the audience a chunk per transaction, asks
+        `variant_keys` (which counts; "": no row) and returns None."""
         ...
 
     def count_due(self, edition_id: int, now: datetime) -> int:
@@ -121,27 +152,57 @@ class SqlSendStore:
 
     def __init__(self, nl: Newsletter) -> None:
         self.nl = nl
+        self.journal_dir = journal_dir(nl.config.journal_dir)
 
     def start_run(self, month: str, now: datetime, *, resend_uncertain: bool) -> StartedRun:
         with self.nl.session() as session:
             edition = get_edition(session, month)
-            run_id, recovered = ledger.start_run(session, edition.id, now)
+            run_id, dead = ledger.start_run(session, edition.id, now, journal_dir=self.journal_dir)
             session.refresh(edition, ["status"])
             if edition.status in HALTED:
                 raise cannot_start(month, edition.status)
+            recovered = _settle_runs(session, edition.id, dead, now, every_row=True)
             if resend_uncertain:
                 ledger.requeue_uncertain(session, edition.id, now)
             edition.status = EditionStatus.SENDING
-            return StartedRun(edition_content(edition), run_id, recovered)
+            return StartedRun(edition_content(edition), run_id, recovered,
+                              _journal_of(session, run_id))
+
+    def join(self, month: str, now: datetime) -> StartedRun | None:
+        with self.nl.session() as session:
+            edition = get_edition(session, month)
+            if edition.status is not EditionStatus.SENDING:
+                return None
+            run_id = ledger.join_run(session, edition.id, now, journal_dir=self.journal_dir)
+            if run_id is None:
+                return None
+            return StartedRun(edition_content(edition), run_id, 0, _journal_of(session, run_id))
+
+    def recover(self, edition_id: int, now: datetime) -> int:
+        with self.nl.session() as session:
+            dead = ledger.claim_dead_runs(session, edition_id, now)
+            return _settle_runs(session, edition_id, dead, now) if dead else 0
+
+    def live_senders(self, edition_id: int, now: datetime) -> int:
+        with self.nl.session() as session:
+            return max(1, ledger.live_run_count(session, edition_id, now))
+
+    def recheck(self, edition_id: int, delivery_ids: Sequence[int],
+                now: datetime) -> tuple[list[int], EditionStatus | None]:
+        with self.nl.session() as session:
+            state = ledger.edition_state(session, edition_id)
+            if state in HALTED:
+                return [], state
+            return ledger.reject_left(session, delivery_ids, now), None
 
     def plan(self, edition_id: int, variant_keys: Callable[[Sequence[Recipient]], Sequence[str]],
-             clock: Callable[[], datetime]) -> None:
+             clock: Callable[[], datetime]) -> PlanCounts:
+        """Set-based (`planner.plan_deliveries`): `variant_keys` is not called."""
         with self.nl.sessions() as session:
-            for chunk in iter_audience(session):
-                keys = variant_keys(chunk)
-                ledger.add_pending(session, edition_id,
-                                   [(r.id, k) for r, k in zip(chunk, keys, strict=True) if k], clock())
-                session.commit()
+            edition = edition_content(session.get_one(Edition, edition_id))
+            counts = count_variants(session, edition)
+            plan_deliveries(session, edition, clock)
+            return counts
 
     def count_due(self, edition_id: int, now: datetime) -> int:
         with self.nl.session() as session:
@@ -183,6 +244,60 @@ class SqlSendStore:
             if is_complete(counts):
                 mark_sent(session, edition_id, now)
             return counts
+
+
+def journal_dir(setting: str) -> str:
+    """The journal folder as an absolute path: workers started elsewhere find it the same."""
+    if setting.strip():
+        return os.path.abspath(setting)
+    return os.path.join(tempfile.gettempdir(), f"newsletter-journal-{os.getuid()}")
+
+
+def _journal_of(session: Session, run_id: str) -> str | None:
+    run = session.get(SendRun, run_id)
+    return run.journal if run is not None else None
+
+
+def _settle_runs(session: Session, edition_id: int, dead: Sequence[SendRun], now: datetime, *,
+                 every_row: bool = False) -> int:
+    """Settle the rows `dead` runs left in flight, each by its journal if this host has it;
+    `every_row`: also rows of runs that are not in `dead` (no run is live: all are orphans).
+    Returns the rows made uncertain."""
+    runs = {run.id: run for run in dead}
+    left = ledger.in_flight_by_run(session, edition_id, None if every_row else list(runs))
+    uncertain = 0
+    for run_id, delivery_ids in left.items():
+        run = runs.get(run_id) if run_id is not None else None
+        if run is None and run_id is not None:
+            run = session.get(SendRun, run_id)
+        journal = ledger.journal_here(run) if run is not None else None
+        settled = settle(Path(journal) if journal else None, delivery_ids)
+        results = [r for r in settled.results.values() if r.outcome is not Outcome.UNCERTAIN]
+        by_reason: dict[str, list[int]] = {}
+        for r in settled.results.values():
+            if r.outcome is Outcome.UNCERTAIN:
+                by_reason.setdefault(r.detail or ledger.ORPHANED, []).append(r.delivery_id)
+        if settled.uncertain:
+            by_reason.setdefault(ledger.ORPHANED, []).extend(settled.uncertain)
+        ledger.record_results(session, results, now, {r.delivery_id: now for r in results})
+        for reason, ids in by_reason.items():
+            ledger.mark_uncertain(session, ids, now, reason[:1000])
+        ledger.release(session, settled.pending, now)
+        _suppress_gone(session, [r for r in results if r.mailbox_gone])
+        uncertain += sum(len(ids) for ids in by_reason.values())
+        if journal:
+            Path(journal).unlink(missing_ok=True)
+    return uncertain
+
+
+def _suppress_gone(session: Session, results: Sequence[SendResult]) -> None:
+    if not results:
+        return
+    detail = {r.delivery_id: r.detail for r in results}
+    rows = session.execute(select(Delivery.id, Subscriber.email).join(
+        Subscriber, Subscriber.id == Delivery.subscriber_id).where(Delivery.id.in_(detail)))
+    for delivery_id, email in rows:
+        suppress(session, email, "hard-bounce", detail[delivery_id], SubscriberStatus.BOUNCED)
 
 
 def _chosen_topics(session: Session, claimed: list[Claimed]) -> Topics:

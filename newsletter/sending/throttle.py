@@ -14,10 +14,15 @@ class TokenBucket:
     def __init__(self, rate: float, burst: float | None = None) -> None:
         if not rate > 0 or math.isinf(rate):
             raise ValueError(f"rate must be a positive number of messages per second, not {rate!r}")
-        self.rate = float(rate)
+        self.rate = self.whole = float(rate)
         self.burst = float(burst if burst is not None else max(1.0, rate))
         self._tokens = self.burst
         self._at: float | None = None
+
+    def rate_share(self, processes: int) -> None:
+        """Take one of `processes` equal shares of the whole rate: the limit holds for a send,
+        however many workers share it."""
+        self.rate = self.whole / max(1, processes)
 
     def reserve(self, count: int, now: float) -> float:
         """Take `count` tokens; return the seconds to wait before using them."""
@@ -29,4 +34,4 @@ class TokenBucket:
 
     def chunk(self, batch_size: int) -> int:
         """A batch size that keeps each hand-over about one second's worth of messages."""
-        return max(1, min(batch_size, int(self.rate)))
+        return max(1, min(batch_size, int(self.whole)))

@@ -1,0 +1,150 @@
+"""One send, many processes: `newsletter send --workers N` and `newsletter worker`.
+
+The send that plans the edition is its leader. Once the plan is written, its `LocalCrew` starts
+N-1 more processes on this host, each a `newsletter worker` (any command that runs
+`join_edition`); workers on other hosts join the same way against the same PostgreSQL. Every
+worker has its own send run (heartbeat, journal), its own transport and connections, and claims
+its own batches (`FOR UPDATE SKIP LOCKED`; on SQLite, short write transactions). Nothing else is
+shared: pause, resume and cancel live on the edition row and reach each worker at its next
+claim; the rate limit is split between the live workers. The leader keeps claiming until no
+other worker is live, settles what dead ones left, and ends the send.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from ..content.models import Edition, EditionStatus
+from ..context import Newsletter
+from ..db import utcnow
+from ..mail.message import Transport
+from ..transports import make_transport
+from . import ledger
+from .engine import Progress, Sender
+from .outcomes import SendReport
+from .store import OPEN
+
+__all__ = ["LocalCrew", "join_edition", "running_month", "send_with_workers"]
+
+PROGRESS_SECONDS = 1.0
+
+
+def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequence[str], *,
+                      transport: Transport | None = None, resend_uncertain: bool = False,
+                      progress: Progress | None = None, stop: threading.Event | None = None,
+                      **options: Any) -> SendReport:
+    """Plan once, then deliver in this process and `workers - 1` more started with `command`
+    (a `newsletter worker`); the report adds every worker's sent messages up."""
+    stop = stop or threading.Event()
+    crew = LocalCrew(nl, month, workers - 1, command, progress=progress, stop=stop)
+    opened = transport is None
+    active = transport if transport is not None else make_transport(nl.config)
+    try:
+        report = Sender(nl, active, stop=stop, **options).send(
+            month, resend_uncertain=resend_uncertain, crew=crew)
+    finally:
+        if opened:
+            active.close()
+    with nl.session() as session:
+        edition_id = session.scalar(select(Edition.id).where(Edition.month == month))
+        whole = ledger.last_run(session, edition_id or 0)
+    if whole is not None:
+        report.sent, report.workers = whole.sent, whole.workers
+    return report
+
+
+def join_edition(nl: Newsletter, month: str, *, transport: Transport | None = None,
+                 **options: Any) -> SendReport | None:
+    """Work on the month's running send as one more worker until nothing is due; None if no
+    send of it is running. `options` go to `Sender` (stop, clock, retry, rate_limit)."""
+    opened = transport is None
+    active = transport if transport is not None else make_transport(nl.config)
+    try:
+        return Sender(nl, active, **options).join(month)
+    finally:
+        if opened:
+            active.close()
+
+
+def running_month(nl: Newsletter) -> str | None:
+    """The month of an edition being sent by a live leader, if any (the oldest such send)."""
+    now = utcnow()
+    with nl.session() as session:
+        editions = session.scalars(select(Edition).where(Edition.status == EditionStatus.SENDING)
+                                   .order_by(Edition.month)).all()
+        for edition in editions:
+            if any(w["live"] and w["role"] == "send"
+                   for w in ledger.workers_of(session, edition.id, now)):
+                return edition.month
+    return None
+
+
+class LocalCrew:
+    """The extra worker processes of one send on this host, and one progress bar for all.
+
+    `command` is how to start one (the CLI passes `newsletter worker MONTH`). `progress` hears
+    the whole ledger's progress, all workers added up, about once a second. When `stop` is set
+    (SIGTERM, Ctrl-C) each worker is sent SIGTERM: it finishes its batch and stops.
+    """
+
+    def __init__(self, nl: Newsletter, month: str, count: int, command: Sequence[str], *,
+                 progress: Progress | None = None, stop: threading.Event | None = None,
+                 spawn: Callable[[Sequence[str]], subprocess.Popen[bytes]] | None = None) -> None:
+        self.nl, self.month, self.count, self.command = nl, month, count, list(command)
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.spawn = spawn or (lambda argv: subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._done = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.processes = [self.spawn(self.command) for _ in range(self.count)]
+        self._thread(self._forward_stop)
+        if self.progress is not None:
+            self._thread(self._report_progress)
+
+    def wait(self) -> None:
+        for process in self.processes:
+            process.wait()
+        self._done.set()
+        for thread in self._threads:
+            thread.join()
+
+    @property
+    def exit_codes(self) -> list[int | None]:
+        return [p.returncode for p in self.processes]
+
+    def _thread(self, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"crew-{target.__name__}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _forward_stop(self) -> None:
+        """Also reaps each worker as it exits: a dead child left a zombie would look alive to
+        `ledger.is_live` (its pid still exists), and its rows would never be settled."""
+        while not self._done.wait(0.2):
+            for process in self.processes:
+                process.poll()
+            if self.stop.is_set():
+                for process in self.processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGTERM)
+                return
+
+    def _report_progress(self) -> None:
+        assert self.progress is not None
+        while True:
+            with self.nl.session() as session:
+                edition_id = session.scalar(select(Edition.id).where(Edition.month == self.month))
+                counts = ledger.status_counts(session, edition_id or 0)
+            total = sum(counts.values())
+            self.progress(total - sum(counts.get(s.value, 0) for s in OPEN), total)
+            if self._done.wait(PROGRESS_SECONDS):
+                return
