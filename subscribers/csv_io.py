@@ -1,7 +1,8 @@
 """Subscriber CSV import and export: files that pass through spreadsheets, and must survive them.
 
 Import is row by row: a bad row is reported with its physical line and skipped, good rows are kept.
-Problems with the whole file (size, encoding, header) raise `ContentErrors`. Export defuses cells a
+Problems with the whole file (size, encoding, header) raise `ContentErrors`. Each address is
+validated here, once; the store trusts the normal form it is given. Export defuses cells a
 spreadsheet would run as formulas, and import undoes exactly that, so an export re-imports as is.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from newsletter.content.summary_file import decode_utf8, unknown_message
+from newsletter.content.variants import LANGUAGES
 from newsletter.errors import ContentError, ContentErrors
 
 from .addresses import InvalidAddress, address_key, normalise_email
@@ -24,7 +26,7 @@ __all__ = ["EXPORT_COLUMNS", "MAX_CSV_BYTES", "SubscriberRow", "export_subscribe
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_LISTED_ERRORS = 1000
 EXPORT_COLUMNS = ("email", "name", "topics", "status")
-_COLUMNS = ("email", "name", "topics")
+_COLUMNS = ("email", "name", "topics", "language")
 # Spreadsheets run a cell starting with = + - @ TAB or CR as a formula (OWASP "CSV injection").
 _NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
 _QUOTED = re.compile(r"'+[=+\-@\t\r]")
@@ -38,6 +40,8 @@ class SubscriberRow:
     email: str
     name: str
     topics: frozenset[str] | None  # None means all topics, including ones added later
+    language: str | None = None
+    """None when the file does not say: English for someone new, unchanged for someone known."""
 
 
 def _file_error(message: str, source: str, line: int | None = None) -> ContentErrors:
@@ -82,7 +86,8 @@ def _header_problem(record: list[str]) -> str:
                 "containing ';' or tabs: in a spreadsheet, save as 'CSV UTF-8 (comma delimited)'")
     if any("@" in cell for cell in record):
         return "the first row looks like data: add a header row email,name,topics above it"
-    return "the header row must have an 'email' column (and optionally 'name' and 'topics')"
+    return ("the header row must have an 'email' column (and optionally 'name', 'topics' and "
+            "'language')")
 
 
 def _unquote(cell: str) -> str:
@@ -110,6 +115,14 @@ def _topics(raw: str, valid: Collection[str]) -> tuple[frozenset[str] | None, st
     return frozenset(words), None
 
 
+def _language(raw: str) -> tuple[str | None, str | None]:
+    """(language, problem): empty means not given."""
+    value = raw.lower()
+    if not value or value in LANGUAGES:
+        return value or None, None
+    return None, f"unknown language {raw[:20]!r}: use one of {', '.join(LANGUAGES)}"
+
+
 def _email(raw: str) -> tuple[str | None, str | None]:
     try:
         return normalise_email(raw), None
@@ -133,12 +146,14 @@ def _row(line: int, record: list[str], columns: dict[str, int], topics: Collecti
     email, email_problem = _email(_cell(record, columns, "email"))
     name, name_problem = _name(_cell(record, columns, "name"))
     chosen, topics_problem = _topics(_cell(record, columns, "topics"), topics)
+    language, language_problem = _language(_cell(record, columns, "language"))
     problems = [(field, problem) for field, problem in (
-        ("email", email_problem), ("name", name_problem), ("topics", topics_problem)) if problem]
+        ("email", email_problem), ("name", name_problem), ("topics", topics_problem),
+        ("language", language_problem)) if problem]
     if problems or email is None:
         return [ContentError(problem, source=source, line=line, field=field)
                 for field, problem in problems]
-    return SubscriberRow(line=line, email=email, name=name, topics=chosen)
+    return SubscriberRow(line=line, email=email, name=name, topics=chosen, language=language)
 
 
 def parse_subscriber_csv(data: bytes, source: str, *, topics: Collection[str]

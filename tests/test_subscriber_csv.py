@@ -139,8 +139,8 @@ def test_many_bad_rows_are_counted_not_all_listed() -> None:
 
 @pytest.mark.parametrize("text, line, reason", [
     ("", None, "the file is empty: it needs a header row email,name,topics"),
-    ("\n\nname,topics\n", 3, "the header row must have an 'email' column (and optionally 'name' "
-                             "and 'topics')"),
+    ("\n\nname,topics\n", 3, "the header row must have an 'email' column (and optionally 'name', "
+                             "'topics' and 'language')"),
     ("ann@example.org,Ann\n", 1, "the first row looks like data: add a header row "
                                 "email,name,topics above it"),
     ("email;name;topics\nann@example.org;Ann;\n", 1,

@@ -17,6 +17,7 @@ from subscribers.store import add_subscriber, import_rows, list_subscribers
 from ..errors import ContentError
 from ..taxonomy import topic_slugs
 from . import cli, emit_json, library_errors, open_newsletter
+from .progress import progress_reporter
 
 
 def parse_topics_option(value: str | None, known: list[str]) -> frozenset[str] | None:
@@ -78,10 +79,12 @@ def subscribers_add(ctx: click.Context, email: str, name: str, topics: str | Non
 @click.pass_context
 @library_errors
 def subscribers_import(ctx: click.Context, file: Path) -> None:
-    """Import subscribers from a CSV file with columns email,name,topics.
+    """Import subscribers from a CSV file with columns email,name,topics[,language].
 
     Bad rows are reported with their line number and skipped; good rows are imported.
-    Re-importing the same file changes nothing. Nobody who left is brought back.
+    Re-importing the same file changes nothing. Nobody who left is brought back. The
+    optional language column (en or fr) sets the language of the emails; when it is absent
+    or empty, new subscribers get English and known ones keep theirs.
 
     Example:
 
@@ -91,7 +94,8 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     with nl.session() as session:
         rows, problems = parse_subscriber_csv(file.read_bytes(), str(file),
                                               topics=topic_slugs(session))
-        report = import_rows(session, rows, source=f"import: {file.name}")
+        with progress_reporter(f"Importing {file.name}") as progress:
+            report = import_rows(session, rows, source=f"import: {file.name}", progress=progress)
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
     click.echo(f"{file}: {report.added} added, {report.updated} updated, "

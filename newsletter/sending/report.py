@@ -9,15 +9,15 @@ from typing import Any
 from sqlalchemy import select
 
 from subscribers.models import Subscriber
-from subscribers.store import iter_audience
 
 from ..content.store import edition_content, get_edition
-from ..content.variants import parse_variant_key, variant_for, variant_key
+from ..content.variants import parse_variant_key
 from ..context import Newsletter
 from ..db import utcnow
 from . import ledger
 from .models import Delivery, DeliveryStatus
 from .plan import PlanCounts
+from .planner import count_variants
 
 
 @dataclass
@@ -26,12 +26,12 @@ class DryRun(PlanCounts):
 
 
 def plan_without_sending(nl: Newsletter, month: str) -> DryRun:
-    """Plan without writing anything: recipients per variant, with the headlines each gets."""
-    plan = DryRun()
+    """Plan without writing anything: recipients per variant, with the headlines each gets;
+    counted by the SQL that `send` plans with."""
     with nl.session() as session:
         edition = edition_content(get_edition(session, month))
-        for chunk in iter_audience(session):
-            plan.add(variant_key(variant_for(edition, r.topics)) for r in chunk)
+        counts = count_variants(session, edition)
+    plan = DryRun(counts.by_variant, counts.no_match)
     headline = {item.id: item.headline for item in edition.items}
     plan.variants = [(key, [headline[i] for i in parse_variant_key(key)], count)
                      for key, count in plan.by_variant.most_common()]
