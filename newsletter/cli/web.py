@@ -12,6 +12,7 @@ from subscribers.flows import Flows
 
 from .. import privacy
 from ..errors import ContentError
+from ..feedback.history import subscriber_history
 from ..web.serve import waitress_app
 from . import cli, emit_json, library_errors, open_newsletter
 from .audience import subscribers
@@ -68,9 +69,11 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
 
         newsletter subscribers show ada@example.org --json
     """
-    record = privacy.describe(open_newsletter(ctx), email)
+    nl = open_newsletter(ctx)
+    record = privacy.describe(nl, email)
     if record is None:
         raise ContentError("nothing is held about this address", field="email")
+    record["feedback"] = subscriber_history(nl, record["email"])
     if as_json:
         emit_json(record)
         return
@@ -87,6 +90,9 @@ def subscribers_show(ctx: click.Context, email: str, as_json: bool) -> None:
             click.echo(f"  paused since: {subscriber['paused_at']}")
     if suppression is not None:
         click.echo(f"  suppressed: {suppression['reason']} since {suppression['created_at']}")
+    for event in record["feedback"]:
+        click.echo(f"  {event['at']:%Y-%m-%d %H:%M} {event['kind']:<12} {event['source']:<9} "
+                   f"{event['edition'] or '-':<8} {event['reason'] or '-'}")
 
 
 @subscribers.command("erase")
