@@ -1,4 +1,5 @@
-"""Screenshots of a rendered variant for docs/rendering.md: desktop, mobile and dark mode.
+"""Screenshots of a rendered variant for the README and docs/rendering.md: desktop, a 375 px
+phone (Chromium's mobile emulation) in light and dark, and the same phone in French.
 
 Run from the checkout: `python docs/screenshot_edition.py` (needs `pip install playwright` and a
 Chromium; set CHROMIUM to its path, default /usr/bin/chromium). Writes docs/img/edition*.png.
@@ -42,12 +43,12 @@ def sample_edition() -> EditionContent:
                           preheader=data["preheader"], items=items, intro_md=data["intro_md"])
 
 
-def personalised_html() -> str:
+def personalised_html(language: str = "en") -> str:
     """What one recipient sees: the variant without the second summary, markers filled in."""
     branding = Branding("Psychotherapy Practice Research Network (PPRNet)",
                         "Ottawa, Ontario, Canada", "https://pprnet.example.org",
                         "PPRNet Research Digest")
-    variant = Renderer(branding).render_variant(sample_edition(), (101, 103))
+    variant = Renderer(branding).render_variant(sample_edition(), (101, 103), language)
     page = variant.html
     for name, marker in variant.markers.items():
         page = page.replace(marker, html.escape(RECIPIENT[name]))
@@ -56,18 +57,22 @@ def personalised_html() -> str:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    page_html = personalised_html()
-    shots = [("edition.png", 700, "light"), ("edition-mobile.png", 375, "light"),
-             ("edition-dark.png", 700, "dark")]
+    shots = [("edition.png", 700, "light", "en"),
+             ("edition-dark.png", 700, "dark", "en"), ("edition-375-light.png", 375, "light", "en"),
+             ("edition-375-dark.png", 375, "dark", "en"), ("edition-375-fr.png", 375, "light", "fr")]
+    pages = {language: personalised_html(language) for language in ("en", "fr")}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                     args=ARGS)
-        for filename, width, scheme in shots:
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
-            page.set_content(page_html, wait_until="load")
+        for filename, width, scheme, language in shots:
+            phone = width < 600
+            context = browser.new_context(viewport={"width": width, "height": 900},
+                                          is_mobile=phone, has_touch=phone,
+                                          color_scheme=scheme)  # type: ignore[arg-type]
+            page = context.new_page()
+            page.set_content(pages[language], wait_until="load")
             page.screenshot(path=str(OUT / filename), full_page=True)
-            page.close()
+            context.close()
         browser.close()
 
 

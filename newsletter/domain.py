@@ -110,6 +110,7 @@ class SummaryItem:
     topics: tuple[Named, ...]
     research_type: Named
     note_md: str | None = None
+    byline: str | None = None
 
     @property
     def topic_slugs(self) -> frozenset[str]:

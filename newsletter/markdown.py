@@ -7,6 +7,7 @@ same reason: a digest needs none, and a remote image is a tracking pixel.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable
 
@@ -14,7 +15,7 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
-__all__ = ["SAFE_SCHEMES", "render_markdown", "markdown_to_text", "wrap_text"]
+__all__ = ["SAFE_SCHEMES", "WIDTH", "markdown_to_text", "render_markdown", "smart_quotes", "wrap_text"]
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 WIDTH = 72
@@ -25,7 +26,8 @@ def _safe_link(url: str) -> bool:
 
 
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False})
+    md = MarkdownIt("commonmark", {"html": False, "typographer": True})
+    md.enable("smartquotes")
     md.disable("image")
     md.validateLink = _safe_link  # type: ignore[method-assign]
     return md
@@ -99,6 +101,23 @@ def _link(node: SyntaxTreeNode) -> str:
     if text in (href, href.removeprefix("mailto:")):
         return f"<{text}>"
     return f"{text} <{href}>"
+
+
+_NOT_AFTER_WORD = r"(?<![\w.,;:!?)\]}%\u2019\u201d])"
+"""A quote opens unless it follows a word or closing punctuation (the typographer's rule, roughly)."""
+_DOUBLE_OPEN = re.compile(_NOT_AFTER_WORD + r'"(?=\S)')
+_SINGLE_OPEN = re.compile(_NOT_AFTER_WORD + r"'(?=\w)")
+_URL_OR_CODE = re.compile(r"(`[^`]*`|<?\b(?:https?://|mailto:|www\.)\S+)")
+
+
+def smart_quotes(text: str) -> str:
+    """Typographic quotes for a line of prose (a headline): “ ” ‘ ’ for straight ones, the way
+    the Markdown typographer does it for bodies; URLs and `code` keep theirs."""
+    parts = _URL_OR_CODE.split(text)
+    for i in range(0, len(parts), 2):
+        part = _DOUBLE_OPEN.sub("\u201c", parts[i]).replace('"', "\u201d")
+        parts[i] = _SINGLE_OPEN.sub("\u2018", part).replace("'", "\u2019")
+    return "".join(parts)
 
 
 def wrap_text(text: str, width: int = WIDTH) -> str:

@@ -10,16 +10,18 @@ from .content.variants import variant_for, variant_key
 from .context import Newsletter
 from .db import utcnow
 from .domain import EditionContent
+from .i18n import DEFAULT_LANGUAGE
 from .mail.compose import Composer
 
 PREVIEW_ADDRESS = "preview@example.org"
 PREVIEW_UID = "preview"
 
 
-def preview_message(nl: Newsletter, edition: EditionContent,
-                    topics: frozenset[str] | None) -> EmailMessage | None:
-    """The parsed message a subscriber of `topics` gets, or None if nothing matches."""
-    key = variant_key(variant_for(edition, topics))
+def preview_message(nl: Newsletter, edition: EditionContent, topics: frozenset[str] | None,
+                    language: str = DEFAULT_LANGUAGE) -> EmailMessage | None:
+    """The parsed message a subscriber of `topics` reading `language` gets, or None if nothing
+    matches."""
+    key = variant_key(variant_for(edition, topics), language)
     if not key:
         return None
     outgoing = Composer(nl, edition).compose(
@@ -31,9 +33,9 @@ def preview_message(nl: Newsletter, edition: EditionContent,
 
 
 def write_preview(nl: Newsletter, edition: EditionContent, topics: frozenset[str] | None,
-                  html_path: Path) -> list[Path] | None:
+                  html_path: Path, language: str = DEFAULT_LANGUAGE) -> list[Path] | None:
     """Write `<name>.html`, `<name>.txt` and `<name>.eml`; decoded from the real message bytes."""
-    message = preview_message(nl, edition, topics)
+    message = preview_message(nl, edition, topics, language)
     if message is None:
         return None
     html_part = message.get_body(("html",))

@@ -20,6 +20,7 @@ from newsletter.config import Config
 from newsletter.db import utcnow
 from newsletter.domain import Branding
 from newsletter.errors import ComposeError, PermanentDeliveryError, RenderError
+from newsletter.i18n import DEFAULT_LANGUAGE, normalise_language, translations
 from newsletter.mail.compose import CANNOT_COMPOSE, Recipient, compose_message, envelope_sender, template_for
 from newsletter.mail.handover import hand_over, out_of_ledger_id
 from newsletter.mail.links import LinkMaker
@@ -38,15 +39,20 @@ class MailKind(StrEnum):
     MANAGE = "manage"
 
 
+def _(message: str) -> str:
+    """Marks a message for `pybabel extract`; it is translated where it is used."""
+    return message
+
+
 SUBJECTS = {
-    MailKind.CONFIRM: "Please confirm your subscription to {name}",
-    MailKind.WELCOME: "Welcome to {name}",
-    MailKind.MANAGE: "Your subscription to {name}",
+    MailKind.CONFIRM: _("Please confirm your subscription to %(name)s"),
+    MailKind.WELCOME: _("Welcome to %(name)s"),
+    MailKind.MANAGE: _("Your subscription to %(name)s"),
 }
 PREHEADERS = {
-    MailKind.CONFIRM: "Open the link and press the button to subscribe. Did not ask? Ignore this email.",
-    MailKind.WELCOME: "What you will receive, and how to change it.",
-    MailKind.MANAGE: "You are already subscribed. Here is the link to change your topics.",
+    MailKind.CONFIRM: _("Open the link and press the button to subscribe. Did not ask? Ignore this email."),
+    MailKind.WELCOME: _("What you will receive, and how to change it."),
+    MailKind.MANAGE: _("You are already subscribed. Here is the link to change your topics."),
 }
 
 
@@ -62,6 +68,9 @@ class Mail:
     """Their topics in words (`all topics`, `Empathy, Training`)."""
     context: dict[str, Any] = field(default_factory=dict)
     """Template values beyond the standard ones, e.g. `confirm_url`."""
+    language: str = DEFAULT_LANGUAGE
+    """The subscriber's language: the chrome, subject and preheader are written in it; a value
+    that names no known language (an old row, a hand-edited one) falls back to the default."""
 
 
 class Mailer:
@@ -78,9 +87,11 @@ class Mailer:
     def build(self, mail: Mail) -> OutgoingMessage:
         """The finished message, exactly as the transport will get it; ComposeError if it cannot be
         written for this address or name."""
-        context = {"subject": SUBJECTS[mail.kind].format(name=self.branding.newsletter_name),
-                   "preheader": PREHEADERS[mail.kind], **mail.context}
-        rendered = self.renderer.render_message(mail.kind.value, context)
+        language = normalise_language(mail.language) or DEFAULT_LANGUAGE
+        gettext = translations(language, "email").gettext
+        context = {"subject": gettext(SUBJECTS[mail.kind]) % {"name": self.branding.newsletter_name},
+                   "preheader": gettext(PREHEADERS[mail.kind]), **mail.context}
+        rendered = self.renderer.render_message(mail.kind.value, context, language)
         problems = check_rendered(rendered)
         if problems:
             raise RenderError(f"{mail.kind.value} email: " + "; ".join(problems))

@@ -17,7 +17,7 @@ from cssselect import GenericTranslator
 from newsletter.domain import Branding, Citation, EditionContent, Named, SummaryItem
 from newsletter.errors import RenderError
 from newsletter.mail.render import PLACEHOLDERS, RenderedVariant, Renderer, check_rendered, clean_header
-from newsletter.markdown import markdown_to_text, render_markdown
+from newsletter.markdown import markdown_to_text, render_markdown, smart_quotes
 
 GOLDEN = Path(__file__).parent / "golden"
 BRANDING = Branding("Psychotherapy Practice Research Network (PPRNet)", "Ottawa, Ontario, Canada",
@@ -63,7 +63,7 @@ def declared(style: str) -> set[str]:
 def source_rules(renderer: Renderer) -> list[tuple[str, set[str]]]:
     """(selector, properties) of every plain style rule in base.html, before inlining."""
     raw = renderer.env.get_template("email/base.html").render(
-        subject="s", preheader="p", branding=BRANDING, recipient={})
+        subject="s", preheader="p", branding=BRANDING, recipient={}, language="en")
     css = parse(raw).xpath("//style")[0].text
     sheet = cssutils.parseString(css, validate=False)
     return [(selector.strip(), {p.name for p in rule.style})
@@ -145,7 +145,7 @@ def test_hostile_content_comes_out_escaped(renderer: Renderer, edition: EditionC
     assert root.xpath("//@*[starts-with(name(), 'on')]") == []
     assert check_rendered(rendered) == []
     if ids == (101,):
-        assert root.xpath("//h2")[0].text_content() == HOSTILE
+        assert root.xpath("//h2")[0].text_content() == smart_quotes(HOSTILE)
         assert root.xpath("//a[text()='click']") == []
 
 
@@ -162,7 +162,7 @@ def test_only_safe_markdown_links_become_hrefs() -> None:
 def test_raw_html_in_markdown_is_text() -> None:
     root = parse(f"<div>{render_markdown(HOSTILE)}</div>")
     assert root.xpath("//script | //img") == []
-    assert root.text_content().strip() == HOSTILE
+    assert root.text_content().strip() == smart_quotes(HOSTILE)
 
 
 def test_subject_and_preheader_lose_control_characters(renderer: Renderer,
@@ -327,3 +327,21 @@ def test_override_dir_shadows_shipped_templates(tmp_path: Path, edition: Edition
     rendered = Renderer(BRANDING, str(tmp_path)).render_variant(edition, (101, 102))
     assert rendered.text == f"January 2015: 2 for {rendered.markers['email']}\n"
     assert h2_texts(rendered.html) == [i.headline for i in edition.items[:2]]
+
+
+def test_layout_is_fluid_inline_and_fixed_only_for_outlook(full: RenderedVariant) -> None:
+    """What holds when a client drops <style>: no inline fixed width, no nowrap; Outlook gets
+    its 600 px table inside MSO conditionals; the preheader is hidden without a colour."""
+    root = parse(full.html)
+    (container,) = root.xpath("//table[contains(@class, 'container')]")
+    assert declared(container.get("style", "")) >= {"width", "max-width"}
+    assert "width:100%" in container.get("style").replace(" ", "")
+    assert "max-width:600px" in container.get("style").replace(" ", "")
+    styles = " ".join(root.xpath("//@style")).replace(" ", "")
+    assert re.search(r"(?<![-\w])width:600px", styles) is None and "nowrap" not in styles
+    assert full.html.count("<!--[if mso]>") == 2 and 'width="600"' in full.html
+    (preheader,) = root.xpath("//div[@class='preheader']")
+    hidden = preheader.get("style", "")
+    assert "color" not in declared(hidden) and "display:none" in hidden.replace(" ", "")
+    (article,) = root.xpath("//div[@role='article']")
+    assert article.get("aria-label") == full.subject and article.get("lang") == "en"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from ..domain import EditionContent, SummaryItem
 from ..errors import ContentError
+from ..i18n import DEFAULT_LANGUAGE, format_month, translations
 
 MONTH_PATTERN = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
 SUBJECT_LIMIT = 120
@@ -31,14 +32,25 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def default_subject(title: str, items: Sequence[SummaryItem]) -> str:
-    """`January 2015: Methods of Repairing Alliance Ruptures (+2 more)`."""
-    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
-    return _clip(f"{title}: {items[0].headline}", SUBJECT_LIMIT - len(more)) + more
+def default_subject(title: str, items: Sequence[SummaryItem], language: str = DEFAULT_LANGUAGE) -> str:
+    """`3 research summaries · January 2015`: short enough for a phone's inbox line (about 35
+    characters show), so the headlines go in the preheader. `title` is the month as a heading."""
+    _ = translations(language, "email")
+    return _clip(_.ngettext("%(num)d research summary · %(month)s",
+                            "%(num)d research summaries · %(month)s", len(items))
+                 % {"num": len(items), "month": title}, SUBJECT_LIMIT)
 
 
 def default_preheader(items: Sequence[SummaryItem]) -> str:
-    return _clip("This month: " + "; ".join(item.headline for item in items), PREHEADER_LIMIT)
+    """Every headline the reader gets, in order: the inbox's second line tells what is inside.
+    Headlines stay in the language they were written in, so the preheader has no chrome."""
+    return _clip(" · ".join(item.headline for item in items), PREHEADER_LIMIT)
+
+
+def month_title(month: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """`2015-01` as a heading in `language`: "January 2015", "janvier 2015"."""
+    year, number = (int(part) for part in check_month(month).split("-"))
+    return format_month(year, number, language)
 
 
 def assemble(month: str, ready: Sequence[SummaryItem], *, order: Sequence[int] | None = None,
@@ -64,11 +76,14 @@ def assemble(month: str, ready: Sequence[SummaryItem], *, order: Sequence[int] |
     return Assembly(edition, warnings)
 
 
-def for_variant(edition: EditionContent, summary_ids: tuple[int, ...]) -> EditionContent:
-    """The edition as one variant sees it: subject and preheader speak of what they receive."""
+def for_variant(edition: EditionContent, summary_ids: tuple[int, ...],
+                language: str = DEFAULT_LANGUAGE) -> EditionContent:
+    """The edition as one variant sees it: subject and preheader speak of what they receive, in
+    the reader's language unless the editor wrote them."""
     items = edition.subset(summary_ids)
     if not items:
         raise ContentError("a variant needs at least one summary", field="variant")
     return replace(edition,
-                   subject=edition.subject or default_subject(edition.title, items),
+                   subject=edition.subject or default_subject(month_title(edition.month, language),
+                                                              items, language),
                    preheader=edition.preheader or default_preheader(items))

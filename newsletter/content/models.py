@@ -46,6 +46,7 @@ class Summary(Base):
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     month: Mapped[str] = mapped_column(String(7), index=True)
     headline: Mapped[str] = mapped_column(String(300))
+    byline: Mapped[str | None] = mapped_column(String(200))
     citation: Mapped[dict[str, Any]] = mapped_column(JSON)
     note_md: Mapped[str | None] = mapped_column(Text)
     body_md: Mapped[str] = mapped_column(Text)

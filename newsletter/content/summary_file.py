@@ -32,14 +32,15 @@ __all__ = [
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_BYTES = 256 * 1024
 LIMITS = {
-    "id": 100, "headline": 300, "note": 5000, "body": 50_000, "implications": 50_000,
+    "id": 100, "headline": 300, "byline": 200, "note": 5000, "body": 50_000, "implications": 50_000,
     "slug": 100, "authors": 100, "author": 200, "title": 500, "source": 500, "volume": 50,
     "issue": 50, "pages": 50, "doi": 300, "url": 2000, "topics": 50,
     "editors": 100, "editor": 200, "book_title": 500, "edition": 50, "publisher": 200,
 }
 STATUSES = ("draft", "ready")
 
-_TOP_KEYS = ("id", "month", "status", "headline", "citation", "topics", "research_type", "note")
+_TOP_KEYS = ("id", "month", "status", "headline", "byline", "citation", "topics", "research_type",
+             "note")
 _TOP_REQUIRED = ("month", "headline", "citation", "topics", "research_type")
 _CITATION_KEYS = ("authors", "year", "title", "source", "editors", "book_title", "edition", "volume",
                   "issue", "pages", "publisher", "doi", "url")
@@ -78,6 +79,8 @@ class SummaryDraft:
     body_md: str
     implications_md: str
     status: str = "ready"
+    byline: str | None = None
+    """Who wrote the summary, as readers see it ("Summary by …"); optional."""
 
 
 def _show(value: str, width: int = 60) -> str:
@@ -481,6 +484,7 @@ def _fields(fm: _FrontMatter, root: yaml.MappingNode, topics: Collection[str],
         "month": fm.month,
         "status": lambda e: _status(fm, e),
         "headline": lambda e: fm.text(e, "headline", LIMITS["headline"]),
+        "byline": lambda e: fm.text(e, "byline", LIMITS["byline"], optional=True),
         "citation": lambda e: _citation(fm, e),
         "topics": lambda e: _topics(fm, e, topics),
         "research_type": lambda e: fm.choice(e, "research_type", research_types, "research type"),
@@ -536,7 +540,7 @@ def parse_summary(text: str, source: str, *, topics: Collection[str],
         source=source, id=fields["id"], month=fields["month"], headline=fields["headline"],
         citation=fields["citation"], topics=fields["topics"], research_type=fields["research_type"],
         note_md=fields["note"], body_md=body_md, implications_md=implications_md,
-        status=fields["status"] or "ready")
+        status=fields["status"] or "ready", byline=fields["byline"])
 
 
 class _Dumper(yaml.SafeDumper):
@@ -565,8 +569,10 @@ def _citation_front_matter(c: Citation) -> dict[str, Any]:
 
 def _front_matter(draft: SummaryDraft) -> dict[str, Any]:
     front: dict[str, Any] = {"id": draft.id} if draft.id is not None else {}
-    front.update(month=draft.month, status=draft.status, headline=draft.headline,
-                 citation=_citation_front_matter(draft.citation), topics=list(draft.topics),
+    front.update(month=draft.month, status=draft.status, headline=draft.headline)
+    if draft.byline is not None:
+        front["byline"] = draft.byline
+    front.update(citation=_citation_front_matter(draft.citation), topics=list(draft.topics),
                  research_type=draft.research_type)
     if draft.note_md is not None:
         front["note"] = draft.note_md

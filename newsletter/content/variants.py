@@ -8,10 +8,7 @@ so keys written before languages existed keep their meaning), `"fr:1,3"` in anot
 from __future__ import annotations
 
 from ..domain import EditionContent
-
-DEFAULT_LANGUAGE = "en"
-LANGUAGES = ("en", "fr")
-"""The languages of the chrome (headings, footer, buttons, dates); summaries keep their own."""
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES  # noqa: F401  (LANGUAGES: until callers import it from i18n)
 
 
 def variant_for(edition: EditionContent, chosen: frozenset[str] | None) -> tuple[int, ...]:

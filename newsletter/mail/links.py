@@ -8,6 +8,7 @@ from urllib.parse import quote
 from newsletter.tokens import Purpose, TokenSigner
 
 from ..config import Config
+from ..i18n import DEFAULT_LANGUAGE, normalise_language, translations
 from .personalise import parse_sender
 
 
@@ -43,23 +44,26 @@ class TopicNames:
 
     def __init__(self, names_by_slug: Mapping[str, str]) -> None:
         self.names_by_slug = dict(names_by_slug)
-        self._cache: dict[frozenset[str] | None, str] = {}
+        self._cache: dict[tuple[frozenset[str] | None, str], str] = {}
 
     CACHE_LIMIT = 4096
 
-    def describe(self, chosen: frozenset[str] | None) -> str:
-        """Cached, but bounded: a varied audience has tens of thousands of distinct choices."""
-        if chosen not in self._cache:
+    def describe(self, chosen: frozenset[str] | None, language: str = DEFAULT_LANGUAGE) -> str:
+        """Cached, but bounded: a varied audience has tens of thousands of distinct choices.
+        Topic names are the taxonomy's own; only "all topics" and "no topics" are translated."""
+        key = (chosen, language)
+        if key not in self._cache:
             if len(self._cache) >= self.CACHE_LIMIT:
                 self._cache.clear()
+            _ = translations(normalise_language(language) or DEFAULT_LANGUAGE, "email").gettext
             if chosen is None:
-                text = "all topics"
+                text = _("all topics")
             else:
                 order = list(self.names_by_slug)
                 slugs = sorted(chosen & set(order), key=order.index)
-                text = ", ".join(self.names_by_slug[s] for s in slugs) or "no topics"
-            self._cache[chosen] = text
-        return self._cache[chosen]
+                text = ", ".join(self.names_by_slug[s] for s in slugs) or _("no topics")
+            self._cache[key] = text
+        return self._cache[key]
 
 
 def default_unsubscribe_mailto(sender: str) -> str:

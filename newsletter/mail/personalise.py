@@ -26,6 +26,7 @@ from typing import NamedTuple
 import idna
 
 from ..errors import ComposeError
+from ..markdown import WIDTH, wrap_text
 from ..text import single_line
 from .render import RenderedVariant
 
@@ -158,6 +159,13 @@ def envelope_address(email: str) -> tuple[str, bool]:
     return address, not address.isascii()
 
 
+def _fit(value: str) -> str:
+    """A recipient's value in a text part, wrapped when it alone would pass the line width (a
+    long choice of topics); templates give such values a line of their own. Most values are
+    short, so most recipients cost one comparison."""
+    return value if len(value) <= WIDTH else wrap_text(value)
+
+
 @dataclass(frozen=True)
 class _Body:
     """A body as alternating static QP bytes and placeholder names."""
@@ -187,7 +195,7 @@ class _Body:
                 out.append(piece)
             else:
                 value = values.get(piece, "")
-                out.append(_qp((html.escape(value) if self.escape_html else value).encode()))
+                out.append(_qp((html.escape(value) if self.escape_html else _fit(value)).encode()))
         return SOFT_BREAK.join(out)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -24,7 +25,8 @@ from premailer.premailer import PremailerError
 
 from ..domain import Branding, EditionContent
 from ..errors import RenderError
-from ..markdown import SAFE_SCHEMES, markdown_to_text, render_markdown, wrap_text
+from ..i18n import DEFAULT_LANGUAGE, format_month, translations
+from ..markdown import SAFE_SCHEMES, WIDTH, markdown_to_text, render_markdown, smart_quotes, wrap_text
 from ..paths import templates_dir
 from ..text import visible_line as clean_header
 
@@ -44,6 +46,11 @@ class RenderedVariant:
     html: str
     text: str
     markers: Mapping[str, str]
+    language: str = DEFAULT_LANGUAGE
+
+
+LinkRewrite = Callable[[EditionContent, tuple[int, ...], RenderedVariant], RenderedVariant]
+"""Applied once to each rendered variant (click tracking: `mail.clicks.ClickLinks.rewrite`)."""
 
 
 def new_markers() -> Mapping[str, str]:
@@ -64,37 +71,67 @@ def underline(text: str, char: str = "=") -> str:
 
 
 class Renderer:
-    """Holds one Jinja2 environment: templates compile once and are reused for every variant."""
+    """One Jinja2 environment per language, made on first use: templates compile once per
+    language and are reused for every variant. Each environment has its language's `email`
+    catalogue installed for good, so a render never swaps translations under another thread."""
 
-    def __init__(self, branding: Branding, override_dir: str | Path | None = None) -> None:
+    def __init__(self, branding: Branding, override_dir: str | Path | None = None, *,
+                 rewrite_links: LinkRewrite | None = None) -> None:
         self.branding = branding
-        search = ([str(override_dir)] if override_dir else []) + [str(templates_dir())]
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(search),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(markdown=render_markdown, markdown_text=markdown_to_text,
-                                wrap=wrap_text, underline=underline)
-        self.env.tests["safe_url"] = is_safe_url
+        self.rewrite_links = rewrite_links
+        self._search = ([str(override_dir)] if override_dir else []) + [str(templates_dir())]
+        self._envs: dict[str, jinja2.Environment] = {}
+        self._lock = threading.Lock()
+        self.env = self.env_for(DEFAULT_LANGUAGE)
 
-    def render_message(self, template_base: str, context: dict[str, Any]) -> RenderedVariant:
-        """Render `email/<base>.html` and `.txt`; `context` supplies `subject` and `preheader`."""
+    def env_for(self, language: str) -> jinja2.Environment:
+        """The environment whose gettext speaks `language`; ValueError for an unknown one."""
+        env = self._envs.get(language)
+        if env is None:
+            catalogue = translations(language, "email")
+            with self._lock:
+                env = self._envs.get(language)
+                if env is None:
+                    env = self._envs[language] = self._new_env(catalogue)
+        return env
+
+    def _new_env(self, catalogue: Any) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self._search),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"])
+        env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+        env.filters.update(markdown=render_markdown, markdown_text=markdown_to_text,
+                           wrap=wrap_text, underline=underline, smartquotes=smart_quotes)
+        env.tests["safe_url"] = is_safe_url
+        return env
+
+    def render_message(self, template_base: str, context: dict[str, Any],
+                       language: str = DEFAULT_LANGUAGE) -> RenderedVariant:
+        """Render `email/<base>.html` and `.txt` in `language`; `context` supplies `subject` and
+        `preheader`."""
         markers = new_markers()
         subject = clean_header(str(context.get("subject", "")))
         preheader = clean_header(str(context.get("preheader", "")))
-        full = {**context, "subject": subject, "preheader": preheader,
-                "branding": self.branding, "recipient": markers}
+        full = {**context, "subject": subject, "preheader": preheader, "language": language,
+                "branding": self.branding, "recipient": markers, "rule": "-" * WIDTH}
+        env = self.env_for(language)
         html_name = f"email/{template_base}.html"
-        html = inline_css(self._render(html_name, full), html_name)
-        text = self._render(f"email/{template_base}.txt", full).rstrip() + "\n"
-        return RenderedVariant(subject, preheader, html, text, markers)
+        html = inline_css(self._render(env, html_name, full), html_name)
+        text = self._render(env, f"email/{template_base}.txt", full).rstrip() + "\n"
+        return RenderedVariant(subject, preheader, html, text, markers, language)
 
-    def render_variant(self, edition: EditionContent,
-                       summary_ids: tuple[int, ...]) -> RenderedVariant:
-        return self.render_message("edition", self.edition_context(edition, summary_ids))
+    def render_variant(self, edition: EditionContent, summary_ids: tuple[int, ...],
+                       language: str = DEFAULT_LANGUAGE) -> RenderedVariant:
+        rendered = self.render_message(
+            "edition", self.edition_context(edition, summary_ids, language), language)
+        if self.rewrite_links is None:
+            return rendered
+        return self.rewrite_links(edition, summary_ids, rendered)
 
-    def edition_context(self, edition: EditionContent,
-                        summary_ids: tuple[int, ...]) -> dict[str, Any]:
+    def edition_context(self, edition: EditionContent, summary_ids: tuple[int, ...],
+                        language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
         """Edition-only template variables; `render_message` adds branding, recipient, subject…"""
         items = edition.subset(summary_ids)
         known = {item.id for item in edition.items}
@@ -105,12 +142,15 @@ class Renderer:
         others = [{"headline": item.headline,
                    "url": self.branding.url(f"{archive}#{quote(item.uid)}")}
                   for item in edition.items if item.id not in summary_ids]
+        year, month = (int(part) for part in edition.month.split("-"))
         return {"subject": edition.subject, "preheader": edition.preheader, "edition": edition,
-                "items": items, "others": others, "archive_url": self.branding.url(archive)}
+                "title": format_month(year, month, language), "items": items, "others": others,
+                "archive_url": self.branding.url(archive)}
 
-    def _render(self, name: str, context: dict[str, Any]) -> str:
+    @staticmethod
+    def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
         try:
-            return self.env.get_template(name).render(context)
+            return env.get_template(name).render(context)
         except jinja2.TemplateError as err:
             raise RenderError(f"{name}: {type(err).__name__}: {err}") from err
 

@@ -22,6 +22,7 @@ from ..errors import ConfigError, NewsletterError
 from ..mail.compose import compose_plain
 from ..mail.handover import hand_over, out_of_ledger_id
 from ..mail.message import OutgoingMessage, Transport
+from ..markdown import wrap_text
 from ..sending.outcomes import SendReport, StopReason
 from ..transports import make_transport
 from .outbox import EditorNote, claim_retry, retry_due
@@ -156,10 +157,11 @@ class Notifier:
             log.error("could not record the editor's note %d: %s", note_id, err)
 
     def build(self, subject: str, body: str, recipient: str | None = None) -> OutgoingMessage:
-        """The note as the transport gets it: plain text, through every mail's header path."""
+        """The note as the transport gets it: plain text wrapped to 72 columns (URLs whole), through
+        every mail's header path. Notes are for the editor, so they stay in English."""
         c = self.config
         return compose_plain(sender=c.from_, email=recipient or c.editor_email,
-                             subject=f"[{c.organisation}] {subject}", body=body + "\n",
+                             subject=f"[{c.organisation}] {subject}", body=wrap_text(body) + "\n",
                              date=utcnow(), message_id_prefix="note",
                              delivery_id=out_of_ledger_id(),
                              extra_headers=(("Auto-Submitted", "auto-generated"),))

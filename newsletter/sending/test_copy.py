@@ -11,6 +11,7 @@ from ..content.variants import variant_for, variant_key
 from ..context import Newsletter
 from ..db import utcnow
 from ..errors import ContentError
+from ..i18n import DEFAULT_LANGUAGE
 from ..mail.compose import Composer
 from ..mail.handover import hand_over, out_of_ledger_id
 from ..transports import make_transport
@@ -20,17 +21,19 @@ __all__ = ["TEST_PREFIX", "send_test_copy"]
 TEST_PREFIX = "[TEST] "
 
 
-def send_test_copy(nl: Newsletter, month: str, to: str,
-                   topics: frozenset[str] | None = None) -> str:
+def send_test_copy(nl: Newsletter, month: str, to: str, topics: frozenset[str] | None = None,
+                   language: str = DEFAULT_LANGUAGE) -> str:
     """Send one copy of the edition, subject prefixed `[TEST] `, outside the ledger; returns the
-    variant key. The copy is exactly what a subscriber of `topics` gets (None: all topics)."""
+    variant key. The copy is exactly what a subscriber of `topics` reading `language` gets
+    (None: all topics)."""
     with nl.session() as session:
         content = edition_content(get_edition(session, month))
-    key = variant_key(variant_for(content, topics))
+    ids = variant_for(content, topics)
+    key = variant_key(ids, language)
     if not key:
         raise ContentError("a subscriber of these topics receives nothing this month",
                            field="topics")
-    subject = for_variant(content, variant_for(content, topics)).subject
+    subject = for_variant(content, ids, language).subject
     content = replace(content, subject=TEST_PREFIX + subject)
     message = Composer(nl, content).compose(
         delivery_id=out_of_ledger_id(), variant=key, uid="test-send", email=to,

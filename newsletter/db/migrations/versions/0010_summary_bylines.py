@@ -17,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('summaries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('byline', sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('summaries', schema=None) as batch_op:
+        batch_op.drop_column('byline')
