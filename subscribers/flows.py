@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,7 @@ from newsletter.db import utcnow
 from newsletter.db.models import Topic
 from newsletter.domain import Named
 from newsletter.errors import ConfigError, ContentError, ContentErrors, NewsletterError
+from newsletter.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 from newsletter.mail.compose import branding_for
 from newsletter.mail.links import TopicNames
 from newsletter.text import line_problem
@@ -55,7 +56,7 @@ from .mailer import Mail, Mailer, MailKind
 from .models import ConsentMethod, Subscriber, SubscriberStatus
 
 __all__ = ["MAX_NAME_LENGTH", "Flows", "StaleConfirmation", "SubscriberView", "Unsubscribed",
-           "validate_name"]
+           "Leaving", "check_language", "unsubscribe_subscriber", "validate_name"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class SubscriberView:
     topics: frozenset[str] | None
     suppressed: bool
     paused_since: datetime | None
+    language: str = DEFAULT_LANGUAGE
+    """The language of their emails and of the pages their links open."""
 
     @property
     def paused(self) -> bool:
@@ -184,32 +187,36 @@ class Flows:
         return address, name, topics
 
     def signup(self, email: str, name: str, topics: frozenset[str] | None, client_ip: str,
-               source: str = "") -> None:
+               source: str = "", language: str = DEFAULT_LANGUAGE) -> None:
         """Ask for a subscription. Invalid input raises ContentErrors; otherwise the outcome is
         the same for every address and only the email (if any) differs.
 
         Only the input is checked here; the rest is one deferred job whatever the address, since
         returning early for a suppressed one (or writing a row for a new one) would be timeable.
         """
-        self.signup_validated(*self.validate(email, name, topics), client_ip, source)
+        self.signup_validated(*self.validate(email, name, topics), client_ip, source,
+                              language=check_language(language))
 
     def signup_validated(self, address: str, name: str, topics: frozenset[str] | None,
-                         client_ip: str, source: str = "") -> None:
+                         client_ip: str, source: str = "", *,
+                         language: str = DEFAULT_LANGUAGE) -> None:
         """`signup` for input exactly as `validate` returned it (the web validates first, to
-        show the form's errors, and must not query twice for some addresses only)."""
+        show the form's errors, and must not query twice for some addresses only); `language`
+        as `check_language` returned it."""
         source = source or self.config.base_url.rstrip("/") + "/subscribe"
 
         def job() -> None:
+            record = (address, name, topics, client_ip, source, language)
             try:
-                mail = self._record_signup(address, name, topics, client_ip, source)
+                mail = self._record_signup(*record)
             except IntegrityError:  # the same new address, twice at once: the row exists now
-                mail = self._record_signup(address, name, topics, client_ip, source)
+                mail = self._record_signup(*record)
             if mail is not None:
                 self._deliver(mail)  # already out of band: deferring again would need the app
         self.defer(job)
 
     def _record_signup(self, address: str, name: str, topics: frozenset[str] | None,
-                       client_ip: str, source: str) -> Mail | None:
+                       client_ip: str, source: str, language: str) -> Mail | None:
         with self.nl.session() as session:
             key = address_hash(address)
             if store.is_suppressed(session, key):
@@ -228,6 +235,7 @@ class Flows:
                 subscriber.consent_at, subscriber.consent_source = now, source[:500]
                 subscriber.consent_ip_hash = self.ip_hash(client_ip)
             subscriber.name = name or subscriber.name
+            subscriber.language = language
             subscriber.paused_at = None  # asking to subscribe is asking to receive
             subscriber.updated_at = now  # restarts the unconfirmed record's expiry
             store.set_topics(session, subscriber, topics)
@@ -285,18 +293,24 @@ class Flows:
 
     # -- from a preferences or unsubscribe link ----------------------------------------------
 
-    def update_preferences(self, token: str, name: str,
-                           topics: frozenset[str] | None) -> SubscriberView:
-        """New name and topics (None: all); a pause stays until resumed, so changing topics
-        during a break does not end it. ContentErrors for bad input, InvalidToken for a bad link."""
+    def update_preferences(self, token: str, name: str, topics: frozenset[str] | None,
+                           language: str | None = None) -> SubscriberView:
+        """New name, topics (None: all) and language (None: unchanged); a pause stays until
+        resumed, so changing topics during a break does not end it. ContentErrors for bad input,
+        InvalidToken for a bad link."""
         uid = self.signer.verify(Purpose.PREFERENCES, token)
         problems: list[ContentError] = []
         name = self._check_choice(name, topics, problems)
+        try:
+            language = None if language is None else check_language(language)
+        except ContentError as err:
+            problems.append(err)
         if problems:
             raise ContentErrors(problems)
         with self.nl.session() as session:
             subscriber = self._by_uid(session, uid)
             subscriber.name = name
+            subscriber.language = language or subscriber.language
             store.set_topics(session, subscriber, topics)
             session.flush()
             return _view(session, subscriber)
@@ -347,10 +361,7 @@ class Flows:
             subscriber = store.find_by_uid(session, uid)
             if subscriber is None:
                 return Unsubscribed.UNKNOWN
-            if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED):
-                return Unsubscribed.ALREADY
-            subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
-            return Unsubscribed.NOW
+            return unsubscribe_subscriber(subscriber)
 
     # -- administration ----------------------------------------------------------------------
 
@@ -414,8 +425,9 @@ class Flows:
     def _mail(self, session: Session, kind: MailKind, subscriber: Subscriber, **context: Any) -> Mail:
         names = TopicNames(dict(session.execute(select(Topic.slug, Topic.name)
                                                 .order_by(Topic.position)).all()))
+        language = normalise_language(subscriber.language) or DEFAULT_LANGUAGE
         return Mail(kind, subscriber.uid, subscriber.email, subscriber.name,
-                    names.describe(subscriber.topic_slugs), context)
+                    names.describe(subscriber.topic_slugs, language), context, language=language)
 
     def _send(self, mail: Mail) -> None:
         self.defer(lambda: self._deliver(mail))
@@ -426,6 +438,31 @@ class Flows:
             self.mailer.send(mail)
         except (ConfigError, NewsletterError):
             log.exception("the %s email could not be sent", mail.kind.value)
+
+
+class Leaving(Protocol):
+    """What an unsubscribe changes: a Subscriber, or a row a set-based caller holds for one."""
+
+    status: SubscriberStatus
+    unsubscribed_at: datetime | None
+
+
+def unsubscribe_subscriber(subscriber: Leaving) -> Unsubscribed:
+    """The one unsubscribe: the one-click link and a provider's unsubscribe event both end here.
+    Only an active or unconfirmed person leaves; any other status is already further along."""
+    if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED):
+        return Unsubscribed.ALREADY
+    subscriber.status, subscriber.unsubscribed_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
+    return Unsubscribed.NOW
+
+
+def check_language(raw: str) -> str:
+    """A known language for what a form or caller gave ("fr", "fr-CA"); ContentError if none."""
+    language = normalise_language(raw[:20])
+    if language is None:
+        raise ContentError(f"unknown language {raw[:20]!r}: use one of {', '.join(LANGUAGES)}",
+                           field="language")
+    return language
 
 
 def parse_address(email: str) -> str:
@@ -456,7 +493,8 @@ def _suppressed(session: Session, subscriber: Subscriber) -> bool:
 def _view(session: Session, subscriber: Subscriber) -> SubscriberView:
     return SubscriberView(subscriber.uid, subscriber.email, subscriber.name, subscriber.status,
                           subscriber.topic_slugs, _suppressed(session, subscriber),
-                          subscriber.paused_at)
+                          subscriber.paused_at,
+                          normalise_language(subscriber.language) or DEFAULT_LANGUAGE)
 
 
 def _latest_archive_url(session: Session, base_url: str) -> str:

@@ -31,6 +31,7 @@ from .conftest import REPO, make_config
 from .test_archive_import import PREAMBLE, run  # noqa: F401  (the CLI fixture)
 
 BASE_URL = "https://digest.example.org"
+SUBSCRIBE = BASE_URL + "/subscribe"
 ARTIFACTS = REPO / "test-artifacts" / "archive"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -142,6 +143,9 @@ def test_no_page_loads_anything_from_elsewhere_and_every_link_resolves(
         tree = lxml.html.fromstring(page.read_bytes())
         for element, _attribute, link, _position in tree.iterlinks():
             parts = urlsplit(link)
+            if link == SUBSCRIBE:  # the live signup page, from the subscribe box and the header
+                assert element.tag in ("a", "form"), (page, element.tag)
+                continue
             if parts.scheme or parts.netloc:
                 assert element.tag == "a" and link in allowed, (page, element.tag, link)
                 continue
@@ -240,7 +244,7 @@ def test_archive_build_command_replaces_its_own_output_and_refuses_other_folders
     cli("import-archive", str(legacy))
     out = tmp_path / "site"
     result = cli("archive", "build", str(out))
-    assert result.stdout == (f"Wrote 56 files to {out / 'archive'}: 2 editions, 2 summaries.\n"
+    assert result.stdout == (f"Wrote 57 files to {out / 'archive'}: 2 editions, 2 summaries.\n"
                              f"Open {out / 'archive' / 'index.html'}\n")
     assert (out / "archive" / MARKER).is_file() and oct((out / "archive").stat().st_mode)[-3:] == "755"
     (out / "archive" / "stale.html").write_text("old", encoding="utf-8")
@@ -345,3 +349,30 @@ def test_without_javascript_topics_work_and_search_says_why(  # type: ignore[no-
     assert "needs JavaScript" in page.locator("main").inner_text()
     assert not page.locator("button.copy-button").is_visible()
     context.close()
+
+
+def test_the_static_archive_can_be_built_with_french_chrome(built: tuple[Newsletter, Path],
+                                                            tmp_path: Path) -> None:
+    nl, _ = built
+    build_site(nl, tmp_path / "fr", language="fr")
+    index = (tmp_path / "fr" / ARCHIVE_PREFIX / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="fr">' in index and "Tous les numéros" in index
+    assert "Every edition" not in index
+    edition = (tmp_path / "fr" / ARCHIVE_PREFIX / "2015-01" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'Envoyé le <time datetime="2015-01-06">6 janvier 2015</time>', edition)
+    assert "Does Therapist Empathy Predict Outcome?" in edition  # the summaries keep their language
+
+
+def test_editions_and_summaries_end_with_a_subscribe_box_to_the_live_signup(
+        built: tuple[Newsletter, Path]) -> None:
+    _, root = built
+    for path in (root / "2015-01" / "index.html",
+                 root / "2014-01" / "is-therapeutic-alliance-really-that-important" / "index.html"):
+        tree = lxml.html.fromstring(path.read_bytes())
+        [box] = tree.xpath("//main/section[@class='subscribe-box']")
+        [form] = box.xpath(".//form")
+        assert (form.get("method"), form.get("action")) == ("get", SUBSCRIBE)
+        assert box.xpath(".//input[@name='email' and @type='email']")
+        assert tree.xpath("//header//a[@class='subscribe-link']/@href") == [SUBSCRIBE]
+    index = lxml.html.fromstring((root / "index.html").read_bytes())
+    assert index.xpath("//span[@class='excerpt']")  # an excerpt per summary on the index

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from newsletter.archive.search import include_object
 from newsletter.config import load_config
 from newsletter.content.models import Edition
 from newsletter.context import Newsletter
@@ -102,7 +103,8 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore
 def test_migrations_build_the_schema_the_models_describe(store: Newsletter) -> None:
     store.init()
     with store.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": include_object})
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
 

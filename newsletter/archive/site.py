@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -33,15 +34,18 @@ from ..content.models import Edition, EditionItem, EditionStatus, Summary, Summa
 from ..content.store import edition_content
 from ..context import Newsletter
 from ..db.models import ResearchType, Topic
-from ..domain import EditionContent, Named, SummaryItem
+from ..domain import Branding, EditionContent, Named, SummaryItem
 from ..errors import ContentError
+from ..i18n import DEFAULT_LANGUAGE, format_date, translations
 from ..mail.compose import branding_for, make_renderer
 from ..mail.render import Renderer
 from ..markdown import markdown_to_text
 from ..taxonomy import slugify
+from .search import snippet
 
 __all__ = ["ARCHIVE_PREFIX", "ArchiveSite", "BuildReport", "Entry", "Page", "Published",
-           "PublishedEdition", "build_site", "load_published", "open_site"]
+           "PublishedEdition", "archive_env", "build_site", "excerpt", "load_published", "logo",
+           "open_site"]
 
 ARCHIVE_PREFIX = "archive"
 FEED_ENTRIES = 50
@@ -95,9 +99,13 @@ class BuildReport:
     summaries: int
 
 
-def load_published(session: Session) -> Published:
-    """Sent editions with their ready summaries; drafts and unsent months never leave here."""
-    query = (select(Edition).where(Edition.status == EditionStatus.SENT)
+def load_published(session: Session, months: Iterable[str] | None = None) -> Published:
+    """Sent editions with their ready summaries; drafts and unsent months never leave here.
+    `months`: only those editions (a search answer needs a few, not the whole archive)."""
+    query = select(Edition).where(Edition.status == EditionStatus.SENT)
+    if months is not None:
+        query = query.where(Edition.month.in_(sorted(set(months))))
+    query = (query
              .order_by(Edition.month.desc())
              .options(selectinload(Edition.items).selectinload(EditionItem.summary)
                       .selectinload(Summary.topics)))
@@ -142,12 +150,28 @@ def _entries(published: Published) -> list[Entry]:
     return entries
 
 
-class ArchiveSite:
-    """Every page of the archive by path; renders one on demand."""
+def archive_env(renderer: Renderer, language: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
+    """The renderer's environment with the web pages' gettext (`messages`) in `language`: its
+    own template cache, so a template compiled for the emails is never reused here."""
+    env = renderer.env.overlay(extensions=["jinja2.ext.i18n"], cache_size=400)
+    env.install_gettext_translations(translations(language, "messages"),  # type: ignore[attr-defined]
+                                     newstyle=True)
+    env.globals.update(lang=language, format_date=lambda moment: format_date(moment, language))
+    return env
 
-    def __init__(self, published: Published, renderer: Renderer) -> None:
+
+class ArchiveSite:
+    """Every page of the archive by path; renders one on demand.
+
+    `env` (from `archive_env`) decides the chrome's language; by default English. `base` is
+    where the archive's root is for pages shown at another address (the live `/`, a 404, a
+    search answer); pages at their own path link relatively, so a built folder works anywhere.
+    """
+
+    def __init__(self, published: Published, renderer: Renderer,
+                 env: jinja2.Environment | None = None) -> None:
         self.published, self.renderer = published, renderer
-        self.branding, self.env = renderer.branding, renderer.env
+        self.branding, self.env = renderer.branding, env or archive_env(renderer)
         self.entries = _entries(published)
         self.by_uid = {entry.item.uid: entry for entry in self.entries}
         self.by_topic = {t.slug: [e for e in self.entries if t.slug in e.item.topic_slugs]
@@ -162,6 +186,7 @@ class ArchiveSite:
             "types/index.html": self._types, "search/index.html": self._search,
             "feed.xml": self._feed, "assets/search-index.js": self._search_index,
             "assets/archive.css": lambda: self._asset("archive.css"),
+            "assets/frame.css": lambda: self._frame_css(),
             "assets/archive.js": lambda: self._asset("archive.js")}
         for edition in self.published.editions:
             routes[f"{edition.content.month}/index.html"] = (
@@ -189,23 +214,49 @@ class ArchiveSite:
             return None
         return Page(make(), _MEDIA_TYPES[posixpath.splitext(path)[1]])
 
-    def _html(self, template: str, path: str, section: str, **context: Any) -> bytes:
+    def _html(self, template: str, path: str, section: str, base: str | None = None,
+              **context: Any) -> bytes:
+        def rel(target: str) -> str:
+            return base + target if base is not None else relative(path, target)
         html = self.env.get_template(_TEMPLATES + template).render(
-            branding=self.branding, page=path, section=section,
-            rel=lambda target: relative(path, target), **context)
+            branding=self.branding, page=path, section=section, rel=rel,
+            subscribe_url=self.branding.url("subscribe"), logo=logo(self.branding), **context)
         return html.encode("utf-8")
+
+    def front(self, base: str) -> bytes:
+        """The index, shown at another address than its own (the live site's `/`)."""
+        return self._index(base)
+
+    def not_found(self, base: str) -> bytes:
+        return self._html("not_found.html", "404.html", "", base=base)
+
+    def search_results(self, base: str, query: str, hits: list[Entry],
+                       terms: tuple[str, ...]) -> bytes:
+        """The search page with its answer made by the server (it needs no JavaScript)."""
+        results = [(entry, snippet(entry.item.headline, terms, width=400),
+                    snippet(entry.item.citation.apa(), terms, width=600),
+                    snippet(_plain_text(entry.item), terms)) for entry in hits]
+        return self._html("search.html", "search/index.html", "search", base=base,
+                          query=query, results=results, searched=bool(terms))
+
+    def _frame_css(self) -> bytes:
+        """The frame's stylesheet is the signup pages' own file: one frame, one source."""
+        loader = self.env.loader
+        assert loader is not None
+        return loader.get_source(self.env, "web/static/frame.css")[0].encode("utf-8")
 
     def _asset(self, name: str) -> bytes:
         loader = self.env.loader
         assert loader is not None
         return loader.get_source(self.env, f"{_TEMPLATES}assets/{name}")[0].encode("utf-8")
 
-    def _index(self) -> bytes:
+    def _index(self, base: str | None = None) -> bytes:
         years: dict[str, list[PublishedEdition]] = {}
         for edition in self.published.editions:
             years.setdefault(edition.content.month[:4], []).append(edition)
-        return self._html("index.html", "index.html", "editions", years=years,
-                          entries=self.by_uid, summaries=len(self.entries))
+        excerpts = {e.item.uid: excerpt(e.item) for e in self.entries}
+        return self._html("index.html", "index.html", "editions", base=base, years=years,
+                          entries=self.by_uid, summaries=len(self.entries), excerpts=excerpts)
 
     def _edition(self, edition: PublishedEdition) -> bytes:
         months = [e.content.month for e in self.published.editions]
@@ -240,7 +291,8 @@ class ArchiveSite:
                           kind=kind, entries=entries)
 
     def _search(self) -> bytes:
-        return self._html("search.html", "search/index.html", "search")
+        return self._html("search.html", "search/index.html", "search", results=None, query="",
+                          searched=False)
 
     def _search_index(self) -> bytes:
         """The prebuilt index, as JSON assigned to a global so that a <script> tag loads it
@@ -253,6 +305,27 @@ class ArchiveSite:
 
     def _feed(self) -> bytes:
         return atom_feed(self)
+
+
+def logo(branding: Branding) -> tuple[str, str]:
+    """(image URL, alt text) of the masthead's optional logo; ("", "") when there is none."""
+    url = str(getattr(branding, "logo_url", "") or branding.extra.get("logo_url", ""))
+    alt = str(getattr(branding, "logo_alt", "") or branding.extra.get("logo_alt", "")
+              or branding.organisation)
+    return (url, alt) if url else ("", "")
+
+
+def _plain_text(item: SummaryItem) -> str:
+    return " ".join(markdown_to_text(md, width=10**6) for md in
+                    (item.note_md or "", item.body_md, item.implications_md) if md)
+
+
+def excerpt(item: SummaryItem, limit: int = 220) -> str:
+    """The summary's first sentences, cut at a word, for the index."""
+    body = " ".join(markdown_to_text(item.body_md, width=10**6).split())
+    if len(body) <= limit:
+        return body
+    return body[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def _short_citation(item: SummaryItem) -> str:
@@ -329,20 +402,25 @@ def atom_feed(site: ArchiveSite) -> bytes:
     return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def open_site(nl: Newsletter, renderer: Renderer | None = None) -> ArchiveSite:
-    """The archive as the store holds it now."""
+def open_site(nl: Newsletter, renderer: Renderer | None = None,
+              env: jinja2.Environment | None = None,
+              months: Iterable[str] | None = None) -> ArchiveSite:
+    """The archive as the store holds it now (only `months`' editions, if given)."""
     with nl.session() as session:
-        published = load_published(session)
-    return ArchiveSite(published, renderer or make_renderer(nl))
+        published = load_published(session, months)
+    return ArchiveSite(published, renderer or make_renderer(nl), env)
 
 
-def build_site(nl: Newsletter, out_dir: Path, *, base_url: str | None = None) -> BuildReport:
+def build_site(nl: Newsletter, out_dir: Path, *, base_url: str | None = None,
+               language: str = DEFAULT_LANGUAGE) -> BuildReport:
     """Write the whole archive to `out_dir/archive/`, replacing what an earlier build wrote
-    there (stale pages go too); a folder that a build did not make is refused, not replaced."""
+    there (stale pages go too); a folder that a build did not make is refused, not replaced.
+    `language`: the chrome's (the summaries keep their own)."""
     branding = branding_for(nl)
     if base_url:
         branding = replace(branding, base_url=base_url)
-    site = open_site(nl, Renderer(branding, nl.config.templates_dir or None))
+    renderer = Renderer(branding, nl.config.templates_dir or None)
+    site = open_site(nl, renderer, archive_env(renderer, language))
     root = out_dir / ARCHIVE_PREFIX
     if root.exists() and not (root / MARKER).exists() and any(root.iterdir()):
         raise ContentError(f"{root} exists and was not written by `newsletter archive build`; "

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,15 +33,28 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.archive.site import logo
 from newsletter.context import Newsletter
 from newsletter.domain import Named
-from newsletter.errors import ContentErrors
+from newsletter.errors import ContentError, ContentErrors
+from newsletter.i18n import DEFAULT_LANGUAGE, format_date, negotiate, normalise_language
+from newsletter.mail.compose import branding_for
+from newsletter.web.language import page_language, use_language
 from newsletter.web.security import check_csrf, csrf_exempt
 from subscribers.addresses import address_hash
-from subscribers.flows import MAX_NAME_LENGTH, Flows, StaleConfirmation, SubscriberView, Unsubscribed
+from subscribers.flows import (
+    MAX_NAME_LENGTH,
+    Flows,
+    StaleConfirmation,
+    SubscriberView,
+    Unsubscribed,
+    check_language,
+)
 from subscribers.models import SubscriberStatus
 from subscribers.ratelimit import SlidingWindowLimiter
 
@@ -55,12 +69,26 @@ ONE_CLICK = ("List-Unsubscribe", "One-Click")
 MAX_EMAIL_FIELD = 320
 MAX_TOPIC_FIELDS = 100
 NOTICES = {
-    "saved": "Your preferences are saved.",
-    "paused": "Emails are paused. Your topics are kept: choose “Resume emails” to start again.",
-    "resumed": "Emails are on again, with your topics as they were.",
-    "resubscribed": "Welcome back: you are subscribed again.",
+    "saved": _l("Your preferences are saved."),
+    "paused": _l("Emails are paused. Your topics are kept: choose “Resume emails” to start "
+                 "again."),
+    "resumed": _l("Emails are on again, with your topics as they were."),
+    "resubscribed": _l("Welcome back: you are subscribed again."),
 }
-SAVED_WHILE_PAUSED = "Your preferences are saved. Emails stay paused until you resume them."
+SAVED_WHILE_PAUSED = _l("Your preferences are saved. Emails stay paused until you resume them.")
+# The library's reasons, in the reader's language; a reason with no entry is shown as it is.
+REASONS = (
+    ("name", "the name cannot contain line breaks",
+     _l("The name cannot contain line breaks or control characters.")),
+    ("name", "the name is longer than", _l("The name is too long.")),
+    ("name", "the name cannot contain a web address", _l("The name cannot contain a web address.")),
+    ("name", "the name cannot contain an encoded word",
+     _l("The name cannot contain an encoded word (=?…?=), which mail programs decode.")),
+    ("topics", "choose at least one topic", _l("Choose at least one topic, or all topics.")),
+    ("topics", "unknown topic", _l("Unknown topic.")),
+    ("language", "unknown language", _l("Choose one of the languages offered.")),
+)
+EMAIL_REASON = _l("This is not an email address we can use. Check it and try again.")
 
 
 @dataclass
@@ -81,6 +109,13 @@ def _setup(state: BlueprintSetupState) -> None:
         Flows(nl, defer=_defer),
         SlidingWindowLimiter(nl.config.rate_limit_per_client, window),
         SlidingWindowLimiter(nl.config.rate_limit_per_address, window))
+
+
+@blueprint.app_context_processor
+def _frame_values() -> dict[str, Any]:
+    """What the shared frame needs on every page of the app: the optional masthead logo."""
+    nl: Newsletter = current_app.extensions["newsletter"]
+    return {"logo": logo(branding_for(nl))}
 
 
 def _site() -> Site:
@@ -109,35 +144,44 @@ def _logged(job: Callable[[], None]) -> Callable[[], None]:
 
 @blueprint.get("/subscribe")
 def subscribe() -> Any:
-    return _signup_page({}, {"topics_mode": "all"})
+    """The form; `?email=` (the archive's subscribe box) fills in the address, nothing more."""
+    return _signup_page({}, {"email": request.args.get("email", ""), "topics_mode": "all",
+                             "language": page_language()})
 
 
 @blueprint.post("/subscribe")
 def subscribe_post() -> Any:
+    """Only an accepted signup counts towards the network's limit: a typo sent back with its
+    error costs nothing, and the limit's page keeps what was typed and says how long to wait."""
     site = _site()
     client = request.remote_addr or ""
-    verdict = site.per_client.hit(client)
-    if not verdict.allowed:
-        abort(429, description="Too many signups from your network. Please wait a while and try "
-                               "again.", retry_after=int(verdict.retry_after) + 1)
     form = request.form
     email, name = form.get("email", ""), form.get("name", "")
     errors: dict[str, str] = {}
     topics = _topic_choice(errors)
     if len(email) > MAX_EMAIL_FIELD:
-        errors["email"], email = "The address is too long.", ""
+        errors["email"], email = gettext("The address is too long."), ""
+    language = _language_choice(errors)
     try:
         address, name, topics = site.flows.validate(email, name, topics)
     except ContentErrors as err:
         errors = {**_field_errors(err), **errors}  # the form's own reading of a field wins
     if errors:
         return _signup_page(errors, form, status=400)
+    verdict = site.per_client.check(client)
+    if not verdict.allowed:
+        wait = max(1, math.ceil(verdict.retry_after))
+        page, status = _signup_page({}, form, status=429, wait=_too_many(wait))
+        return page, status, {"Retry-After": str(wait)}
+    site.per_client.record(client)
     if site.per_address.hit(address_hash(address)).allowed:
-        site.flows.signup_validated(address, name, topics, client)
+        site.flows.signup_validated(address, name, topics, client, language=language)
     else:  # the same hand-off as a signup, so the answer's timing does not tell either
         site.flows.defer(lambda: log.info("signup rate limit reached for one address: "
                                           "no email sent"))
-    return redirect(url_for(".check_inbox"), code=303)
+    negotiated = negotiate(request.headers.get("Accept-Language"))
+    return redirect(url_for(".check_inbox", lang=None if language == negotiated else language),
+                    code=303)
 
 
 @blueprint.get("/subscribe/check-your-inbox")
@@ -154,6 +198,7 @@ def confirm(token: str) -> Any:
         view = flows.confirmation(token)
     except InvalidToken as err:
         return _bad_link(err)
+    use_language(view.language)
     if view.suppressed or view.status is SubscriberStatus.ACTIVE:
         return _confirmed_page(flows, view, newly=False)
     return render_template("web/confirm.html", view=view,
@@ -172,6 +217,7 @@ def confirm_post(token: str) -> Any:
 
 
 def _confirmed_page(flows: Flows, view: SubscriberView, *, newly: bool) -> Any:
+    use_language(view.language)
     return render_template("web/confirmed.html", view=view, newly=newly,
                            topics=_topic_names(view, flows.topics()),
                            preferences_url=url_for(".preferences", token=flows.sign(
@@ -189,8 +235,9 @@ def preferences(token: str) -> Any:
         return _bad_link(err)
     if view is None:
         return _bad_link(InvalidToken("this link is no longer valid"))
+    use_language(view.language)
     form = {"name": view.name, "topics_mode": "all" if view.topics is None else "chosen",
-            "topic": sorted(view.topics or ())}
+            "topic": sorted(view.topics or ()), "language": view.language}
     return _preferences_page(token, view, form, {},
                              notice=_notice(request.args.get("done", ""), view))
 
@@ -203,6 +250,7 @@ def preferences_post(token: str) -> Any:
         view = flows.view(Purpose.PREFERENCES, token)
         if view is None:
             raise InvalidToken("this link is no longer valid")
+        use_language(view.language)
         if action == "unsubscribe":
             flows.unsubscribe(flows.sign(Purpose.UNSUBSCRIBE, view.uid))
             return _unsubscribed_page(flows, view.uid, view.email, Unsubscribed.NOW)
@@ -219,9 +267,10 @@ def preferences_post(token: str) -> Any:
             abort(400)
         errors: dict[str, str] = {}
         topics = _topic_choice(errors)
+        language = _language_choice(errors, default=view.language)
         if not errors:
             try:
-                flows.update_preferences(token, request.form.get("name", ""), topics)
+                flows.update_preferences(token, request.form.get("name", ""), topics, language)
                 return _back_to_preferences(token, "saved")
             except ContentErrors as err:
                 errors = _field_errors(err)
@@ -240,6 +289,8 @@ def unsubscribe(token: str) -> Any:
         view = flows.view(Purpose.UNSUBSCRIBE, token)
     except InvalidToken as err:
         return _bad_link(err)
+    if view is not None:
+        use_language(view.language)
     if view is None or view.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED):
         return _unsubscribed_page(flows, view.uid if view else None, view.email if view else "",
                                   Unsubscribed.UNKNOWN if view is None else Unsubscribed.ALREADY)
@@ -259,6 +310,7 @@ def unsubscribe_post(token: str) -> Any:
     flows = _site().flows
     try:
         view = flows.view(Purpose.UNSUBSCRIBE, token)
+        use_language(view.language if view else None)
         outcome = flows.unsubscribe(token)
     except InvalidToken as err:
         return _bad_link(err)
@@ -282,17 +334,36 @@ def healthz() -> tuple[dict[str, str], int]:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+def _too_many(wait_seconds: int) -> str:
+    if wait_seconds >= 60:
+        minutes = math.ceil(wait_seconds / 60)
+        wait = ngettext("%(num)s minute", "%(num)s minutes", minutes)
+    else:
+        wait = ngettext("%(num)s second", "%(num)s seconds", wait_seconds)
+    return gettext("Many people on your network have signed up in the last hour. Please wait "
+                   "%(wait)s and press Subscribe again: what you typed is kept below.", wait=wait)
+
+
+def _language_choice(errors: dict[str, str], default: str | None = None) -> str:
+    """The language the form chose (the page's own when it chose none)."""
+    try:
+        return check_language(request.form.get("language") or default or page_language())
+    except ContentError:
+        errors["language"] = gettext("Choose one of the languages offered.")
+        return page_language()
+
+
 def _topic_choice(errors: dict[str, str]) -> frozenset[str] | None:
-    """`All topics` (None) or the ticked ones; a form that says both is sent back to choose."""
+    """`All topics` (None) or the ticked ones. Ticked topics mean chosen topics, whatever the
+    radio says: ticking is the clearer act, and people tick without touching the radio."""
     mode = request.form.get("topics_mode", "all")
     ticked = request.form.getlist("topic")
     if len(ticked) > MAX_TOPIC_FIELDS or any(len(t) > 100 for t in ticked):
         errors["topics"] = "Unknown topic."
         return None
+    if ticked:
+        return frozenset(ticked)
     if mode == "all":
-        if ticked:
-            errors["topics"] = ("You chose “All topics” and also ticked some topics. Choose "
-                                "“Only the topics I tick” to get just those, or untick them.")
         return None
     if mode != "chosen":
         errors["topics"] = "Choose “All topics” or “Only the topics I tick”."
@@ -303,14 +374,28 @@ def _topic_choice(errors: dict[str, str]) -> frozenset[str] | None:
 def _field_errors(err: ContentErrors) -> dict[str, str]:
     errors: dict[str, str] = {}
     for problem in err.errors:
-        reason = problem.reason[:1].upper() + problem.reason[1:]
-        errors.setdefault(problem.field or "form", reason.rstrip(".") + ".")
+        errors.setdefault(problem.field or "form", _reason(problem))
     return errors
 
 
-def _signup_page(errors: dict[str, str], form: Any, status: int = 200) -> Any:
+def _reason(problem: ContentError) -> str:
+    """The library's reason in the page's language: English as the library wrote it (it may
+    name the very character or topic), another language from REASONS."""
+    if page_language() == DEFAULT_LANGUAGE:
+        reason = problem.reason[:1].upper() + problem.reason[1:]
+        return reason.rstrip(".") + "."
+    if problem.field == "email":
+        return str(EMAIL_REASON)
+    for field, start, translated in REASONS:
+        if problem.field == field and problem.reason.startswith(start):
+            return str(translated)
+    return problem.reason
+
+
+def _signup_page(errors: dict[str, str], form: Any, status: int = 200, wait: str = "") -> Any:
     return render_template("web/subscribe.html", errors=errors, form=_form_values(form),
-                           topics=_site().flows.topics(), max_name=MAX_NAME_LENGTH), status
+                           topics=_site().flows.topics(), max_name=MAX_NAME_LENGTH,
+                           wait=wait), status
 
 
 def _preferences_page(token: str, view: SubscriberView, form: Any, errors: dict[str, str],
@@ -329,41 +414,51 @@ def _form_values(form: Any) -> dict[str, Any]:
     def get(name: str) -> str:
         return str(form.get(name, "") or "")[:MAX_EMAIL_FIELD]
     ticked = form.getlist("topic") if hasattr(form, "getlist") else form.get("topic", [])
-    return {"email": get("email"), "name": get("name"),
-            "topics_mode": get("topics_mode") or "all", "topic": set(ticked[:MAX_TOPIC_FIELDS])}
+    mode = "chosen" if ticked else get("topics_mode") or "all"
+    return {"email": get("email"), "name": get("name"), "topics_mode": mode,
+            "topic": set(ticked[:MAX_TOPIC_FIELDS]),
+            "language": normalise_language(get("language")) or page_language()}
 
 
 def _topic_names(view: SubscriberView, topics: list[Named]) -> str:
     if view.topics is None:
-        return "all topics, including topics added later"
+        return gettext("all topics, including topics added later")
     if view.has_no_topics:
-        return "nothing: no topics are chosen. Choose some below and save."
+        return gettext("nothing: no topics are chosen. Choose some below and save.")
     return ", ".join(t.name for t in topics if t.slug in view.topics)
+
+
+STATUS_WORDS = {SubscriberStatus.UNSUBSCRIBED: _l("unsubscribed"),
+                SubscriberStatus.BOUNCED: _l("bounced"),
+                SubscriberStatus.COMPLAINED: _l("complained")}
 
 
 def _status_text(view: SubscriberView) -> str:
     if view.suppressed:
-        return "not receiving email (blocked)"
+        return gettext("not receiving email (blocked)")
     if view.status is SubscriberStatus.UNCONFIRMED:
-        return "waiting for you to confirm (see your inbox)"
+        return gettext("waiting for you to confirm (see your inbox)")
     if view.status is not SubscriberStatus.ACTIVE:
-        return view.status.value
-    return f"paused since {_day(view.paused_since)}" if view.paused else "subscribed"
+        return str(STATUS_WORDS.get(view.status, view.status.value))
+    if view.paused:
+        return gettext("paused since %(day)s", day=_day(view.paused_since))
+    return gettext("subscribed")
 
 
 def _day(moment: datetime | None) -> str:
-    """`3 March 2027`: unambiguous in every English-speaking country (the date is UTC's)."""
-    return f"{moment.day} {moment:%B %Y}" if moment else ""
+    """`3 March 2027` / `3 mars 2027`, by Babel in the page's language (the date is UTC's)."""
+    return format_date(moment, page_language(), "d MMMM y") if moment else ""
 
 
 def _notice(done: str, view: SubscriberView) -> str | None:
     if done == "saved" and view.paused:
-        return SAVED_WHILE_PAUSED
-    return NOTICES.get(done)
+        return str(SAVED_WHILE_PAUSED)
+    return str(NOTICES[done]) if done in NOTICES else None
 
 
 def _back_to_preferences(token: str, done: str) -> Any:
-    """Post/redirect/get, to our own page only: the target is built here, never taken from input."""
+    """Post/redirect/get, to our own page only: the target is built here, never taken from input
+    (the page speaks the language just saved, since it is the subscriber's)."""
     return redirect(url_for(".preferences", token=token, done=done), code=303)
 
 

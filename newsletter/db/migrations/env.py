@@ -9,13 +9,15 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from newsletter import schema  # noqa: F401  (registers every table)
+from newsletter.archive.search import include_object
 from newsletter.db import Base
 from newsletter.errors import StoreError
 
 
 def _run(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite)
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite,
+                      include_object=include_object)
     with connection.begin():
         context.run_migrations()
         if sqlite:
