@@ -1,0 +1,58 @@
+"""The audit log: who did what, when, from where. Written in the caller's transaction, so an
+action and its entry are kept or lost together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from .models import AuditEntry
+
+CLI_CLIENT = "cli"
+MAX_DETAIL_TEXT = 500
+
+
+def record(session: Session, action: str, *, actor: str, client: str = CLI_CLIENT,
+           detail: Mapping[str, Any] | None = None) -> AuditEntry:
+    entry = AuditEntry(at=utcnow(), actor=actor[:254], action=action[:60], client=client[:64],
+                       detail={k: _bounded(v) for k, v in (detail or {}).items()})
+    session.add(entry)
+    return entry
+
+
+def _bounded(value: Any) -> Any:
+    """Outside values (an address typed at the login form) are cut, never stored whole."""
+    if isinstance(value, str):
+        return value[:MAX_DETAIL_TEXT]
+    return value
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def entries(session: Session, *, page: int = 1, per_page: int = 50) -> AuditPage:
+    """Newest first."""
+    page = max(1, page)
+    total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                           .offset((page - 1) * per_page).limit(per_page)).all()
+    return AuditPage(list(rows), total, page, per_page)
+
+
+def as_document(entry: AuditEntry) -> dict[str, Any]:
+    return {"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+            "client": entry.client, "detail": entry.detail}
