@@ -177,3 +177,6 @@ def topics(ctx: click.Context, as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['slug']:<58} {row['name']}")
+
+
+from . import summary_crossref  # noqa: E402,F401  (registers summary new/updates/acknowledge/revisions/restore/export)

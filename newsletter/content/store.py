@@ -13,6 +13,7 @@ from ..domain import Citation, EditionContent, Named, SummaryItem
 from ..errors import ContentError, StateError
 from .assemble import Assembly, assemble, check_month
 from .models import Edition, EditionItem, EditionStatus, Summary, SummaryStatus
+from .revisions import record_revision
 from .summary_file import SummaryDraft
 
 
@@ -22,7 +23,7 @@ def to_item(summary: Summary) -> SummaryItem:
     return SummaryItem(
         id=summary.id, uid=summary.uid, month=summary.month, headline=summary.headline,
         citation=Citation(**citation), body_md=summary.body_md,
-        implications_md=summary.implications_md, note_md=summary.note_md,
+        implications_md=summary.implications_md, note_md=summary.note_md, byline=summary.byline,
         topics=tuple(Named(t.slug, t.name) for t in summary.topics),
         research_type=Named(summary.research_type.slug, summary.research_type.name))
 
@@ -42,9 +43,11 @@ class Upsert:
     created: bool
 
 
-def upsert_summary(session: Session, draft: SummaryDraft) -> Upsert:
-    """Add a summary, or update the one this file (same id, or same month + headline) made."""
-    summary = _find_existing(session, draft)
+def upsert_summary(session: Session, draft: SummaryDraft, *, into: Summary | None = None,
+                   who: str | None = None) -> Upsert:
+    """Add a summary, or update the one this file (same id, or same month + headline) made, or
+    `into`; each save is kept as a revision by `who` (default: the file it came from)."""
+    summary = into if into is not None else _find_existing(session, draft)
     created = summary is None
     research_type = session.scalar(select(ResearchType).where(
         ResearchType.slug == draft.research_type))
@@ -59,11 +62,12 @@ def upsert_summary(session: Session, draft: SummaryDraft) -> Upsert:
     citation["authors"] = list(draft.citation.authors)
     summary.external_id = draft.id or summary.external_id
     summary.month, summary.headline, summary.citation = draft.month, draft.headline, citation
-    summary.note_md, summary.body_md = draft.note_md, draft.body_md
+    summary.note_md, summary.body_md, summary.byline = draft.note_md, draft.body_md, draft.byline
     summary.implications_md, summary.research_type = draft.implications_md, research_type
     summary.topics, summary.status = topics, SummaryStatus(draft.status)
     summary.source_file = draft.source
     session.flush()
+    record_revision(session, summary, draft, who or f"file {draft.source}")
     return Upsert(summary, created)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from ..content.assemble import for_variant
 from ..content.models import Edition, EditionStatus, SummaryStatus
 from ..content.store import edition_content, get_edition
+from ..content.updates import retraction_problems
 from ..content.variants import variant_key
 from ..context import Newsletter
 from ..db import utcnow
@@ -85,7 +86,8 @@ def local_to_utc(at: str, tz: str) -> datetime:
 
 def check_sendable(nl: Newsletter, month: str) -> list[str]:
     """Why the month's edition may not go out (empty: it may): 2–3 ready summaries, and every
-    variant renders, stays under Gmail's clipping size and has only absolute links."""
+    variant renders, stays under Gmail's clipping size and has only absolute links; no summarised
+    DOI has an unacknowledged retraction (docs/crossref.md)."""
     with nl.session() as session:
         edition = get_edition(session, month)
         summaries = [item.summary for item in edition.items]
@@ -104,6 +106,7 @@ def check_sendable(nl: Newsletter, month: str) -> list[str]:
                 problems.append(f"variant {variant_key(variant)}: {err}")
                 continue
             problems.extend(f"variant {variant_key(variant)}: {p}" for p in check_rendered(rendered))
+    problems.extend(retraction_problems(nl, month))
     return problems
 
 
