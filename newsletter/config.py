@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from difflib import get_close_matches
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 from .monthly_rule import parse_rule
 from .providers import DEFAULT_PROVIDER, PROVIDERS, settings_named
+from .tokens import Purpose
+from .verp import BadBounceAddress, Verp, check_bounce_address
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("base_url", "http://localhost:8000", "Public URL of the web app; every link starts here"),
     Setting("from", "Research Digest <digest@localhost>", "From header of every message"),
     Setting("reply_to", "", "Optional Reply-To address"),
+    Setting("bounce_address", "", "Bounces come back here, to bounce+TAG@domain (VERP: TAG names the "
+            "delivery, signed); empty: the From address is the envelope sender"),
     Setting("secret_key", "", "Signs links; each key at least 32 bytes (comma-separated: newest first, "
             "older keys still verify)", secret=True),
     Setting("transport", DEFAULT_PROVIDER, "How mail leaves: " + " | ".join(PROVIDERS)),
@@ -86,12 +91,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("organisation", "Psychotherapy Practice Research Network",
             "Who publishes the newsletter (footer, List-Id)"),
     Setting("postal_address", "Ottawa, Ontario, Canada", "Postal address shown in every footer"),
+    Setting("logo_url", "", "https:// URL of a logo for the emails' masthead, beside the network's name "
+            "(empty: no logo; never needed to read the email)"),
+    Setting("logo_alt", "", "The logo's alt text (empty: the organisation's name)"),
     Setting("list_id", "", "List-Id header value; default derived from base_url's host"),
     Setting("unsubscribe_mailto", "", "mailto: address for List-Unsubscribe; default derived from From"),
     Setting("timezone", "America/Toronto", "The editor's time zone"),
     Setting("templates_dir", "", "Folder whose templates override the shipped ones"),
     Setting("smtp_connections", 4, "SMTP connections used in parallel, each reused for many messages",
             at_least=1),
+    Setting("workers", 1, "Worker processes `newsletter send` runs on this host, each with its own "
+            "connections, claiming its own batches", at_least=1, at_most=64),
+    Setting("journal_dir", "", "Folder for each worker's result journal, on local disk: it narrows "
+            "what a killed worker leaves uncertain (empty: newsletter-journal-UID in the temp folder)"),
     Setting("dkim_selector", "", "DKIM selector (set selector, domain and key path, or none of them)"),
     Setting("dkim_domain", "", "DKIM signing domain (d=)"),
     Setting("dkim_private_key_path", "", "PEM file of the DKIM private key (keep it outside git)"),
@@ -124,6 +136,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reminder_days_before", 5,
             "Days before a recurring send to remind the editor when fewer than two summaries are ready",
             at_least=0, at_most=27, zero="no reminder"),
+    Setting("click_tracking", 0, "1: an edition's summary links go through /r/ and count clicks "
+            "(per edition, summary and link, never per reader); 0: off", at_least=0, at_most=1),
+    Setting("webhook_postmark_credentials", "", "Basic-auth user:password pairs Postmark's webhooks "
+            "must present (comma-separated, to rotate; empty: the route refuses every request)",
+            secret=True),
+    Setting("webhook_sendgrid_public_key", "", "SendGrid's Event Webhook verification key, the "
+            "base64 key SendGrid shows (empty: the route refuses every request)"),
+    Setting("webhook_mailgun_signing_key", "", "Mailgun's HTTP webhook signing key (empty: the "
+            "route refuses every request)", secret=True),
+    Setting("webhook_max_age_seconds", 600, "A signed webhook older (or further in the future) than "
+            "this is refused as stale", at_least=10, at_most=86400),
+    Setting("feedback_payload_days", 90, "Days a stored bounce or complaint keeps its payload "
+            "(addresses hashed); each recording of new events drops older ones", at_least=1),
+    Setting("console_idle_minutes", 30, "Minutes without a request after which a console session "
+            "ends (sign in again)", at_least=1, at_most=1440),
+    Setting("console_require_2fa", 0, "1: every editor must set up TOTP before using the console; "
+            "0: each editor chooses", at_least=0, at_most=1),
+    Setting("crossref_url", "https://api.crossref.org", "Crossref's REST API: DOI autofill and the "
+            "retraction check before scheduling (empty: do not ask; stored notices still count)"),
+    Setting("crossref_mailto", "", "Contact address sent to Crossref (its \"polite pool\": mailto "
+            "parameter and User-Agent)"),
+    Setting("crossref_timeout", 5.0, "Seconds to wait for one Crossref answer", more_than=0,
+            at_most=60),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -139,6 +174,7 @@ class Config:
     base_url: str
     from_: str
     reply_to: str
+    bounce_address: str
     secret_key: str
     transport: str
     smtp_host: str
@@ -156,11 +192,15 @@ class Config:
     http_timeout: float
     organisation: str
     postal_address: str
+    logo_url: str
+    logo_alt: str
     list_id: str
     unsubscribe_mailto: str
     timezone: str
     templates_dir: str
     smtp_connections: int
+    workers: int
+    journal_dir: str
     dkim_selector: str
     dkim_domain: str
     dkim_private_key_path: str
@@ -181,6 +221,17 @@ class Config:
     schedule_grace_hours: float
     recurring_rule: str
     reminder_days_before: int
+    click_tracking: int
+    webhook_postmark_credentials: str
+    webhook_sendgrid_public_key: str
+    webhook_mailgun_signing_key: str
+    webhook_max_age_seconds: int
+    feedback_payload_days: int
+    console_idle_minutes: int
+    console_require_2fa: int
+    crossref_url: str
+    crossref_mailto: str
+    crossref_timeout: float
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """Problems worth telling (an unknown NEWSLETTER_* variable…) that do not stop anything."""
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -203,6 +254,14 @@ class Config:
         """The prefix error messages about setting `name` start with: origin and name."""
         origin = self.origins.get(name)
         return f"{origin}: {name}" if origin else name
+
+    @cached_property
+    def verp(self) -> Verp | None:
+        """Per-delivery Return-Paths when bounce_address is set; None: the From address is the
+        envelope sender. Built once per Config: a send asks for it once per recipient."""
+        if not self.bounce_address.strip():
+            return None
+        return Verp(self.bounce_address, self.secret_keys, Purpose.BOUNCE)
 
     @property
     def effective_list_id(self) -> str:
@@ -379,6 +438,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{config.where('retry_jitter')}: {config.retry_jitter!r} is not one of "
                           "full, equal, none")
     _validate_schedule(config)
+    if config.bounce_address.strip():
+        try:
+            check_bounce_address(config.bounce_address)
+        except BadBounceAddress as err:
+            raise ConfigError(f"{config.where('bounce_address')}: {err}") from None
 
 
 def _validate_schedule(config: Config) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from newsletter.content.summary_file import decode_utf8, unknown_message
-from newsletter.content.variants import LANGUAGES
 from newsletter.errors import ContentError, ContentErrors
+from newsletter.i18n import LANGUAGES
 
 from .addresses import InvalidAddress, address_key, normalise_email
 

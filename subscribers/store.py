@@ -10,11 +10,11 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.content.variants import DEFAULT_LANGUAGE
 from newsletter.db import UTCDateTime, utcnow
 from newsletter.db.models import Topic
 from newsletter.db.types import new_uid
 from newsletter.errors import ContentError
+from newsletter.i18n import DEFAULT_LANGUAGE
 
 from .addresses import address_hash, normalise_email, normalised_hash
 from .csv_io import SubscriberRow

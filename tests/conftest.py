@@ -115,7 +115,7 @@ def make_config(database_url: str, **overrides: object):  # type: ignore[no-unty
               "base_url": "https://digest.example.org", "transport": "smtp",
               "from": "PPRNet Research Digest <digest@pprnet.example>",
               "smtp_user": "", "smtp_password": "", "smtp_security": "none", "templates_dir": "",
-              "list_id": "", "unsubscribe_mailto": "", "reply_to": ""}
+              "list_id": "", "unsubscribe_mailto": "", "reply_to": "", "crossref_url": ""}
     values.update(overrides)
     return load_config(overrides=values, environ={"NEWSLETTER_CONFIG": "/nonexistent.toml"})
 

@@ -114,7 +114,7 @@ def test_the_sample_imports_as_six_sent_months_and_twice_changes_nothing(
         assert summary.status is SummaryStatus.READY and summary.topics == []
         assert to_item(summary).citation == SAMPLE_POSTS[4][2]
         assert summary.note_md is not None and summary.note_md.startswith("Handbook of")
-        assert editions[1].subject == "January 2014: Is Therapeutic Alliance Really That Important?"
+        assert editions[1].subject == "1 research summary · January 2014"
 
 
 def _snapshot(nl: Newsletter) -> list[tuple[object, ...]]:

@@ -13,7 +13,7 @@ from lxml import html as lxml_html
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
-from newsletter.mail.message import OutgoingMessage, SendResult, Transport
+from newsletter.mail.message import OutgoingMessage, ResultCallback, SendResult, Transport
 from newsletter.sending.engine import Sender
 from newsletter.sending.report import edition_status
 from newsletter.tokens import Purpose, TokenSigner
@@ -88,7 +88,7 @@ def test_headers_and_mime_structure(newsletter: Newsletter, smtp_server: SMTPCat
     assert parseaddr(str(message["From"])) == ("PPRNet Research Digest", "digest@pprnet.example")
     assert message["To"].addresses[0].display_name == "Bob Alliance"
     assert message["To"].addresses[0].addr_spec == "bob@example.org"
-    assert message["Subject"] == f"January 2015: {SUMMARIES[0].headline}"
+    assert message["Subject"] == "1 research summary · January 2015"
     assert message["Date"].datetime.tzinfo is not None
     assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith(
         "@pprnet.example>")
@@ -184,8 +184,9 @@ class HookAfterFirstBatch:
         self.inner, self.hook, self.name, self.batch_size = inner, hook, inner.name, 1
         self.batches = 0
 
-    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
-        results = self.inner.send(batch)
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]:
+        results = self.inner.send(batch, on_result=on_result)
         self.batches += 1
         if self.batches == 1:
             self.hook()

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parseaddr
@@ -32,6 +32,7 @@ from sqlalchemy import select
 from newsletter.config import load_config
 from newsletter.context import Newsletter
 from newsletter.errors import ConfigError
+from newsletter.mail.message import OutgoingMessage, ResultCallback, SendResult
 from newsletter.sending.engine import Sender, SendReport
 from newsletter.sending.models import Delivery
 from newsletter.sending.report import edition_status
@@ -398,7 +399,7 @@ def test_each_recipient_gets_their_variant_and_signed_links(
     for email, message in received.items():
         with nl.session() as session:
             uid = find(session, email).uid  # type: ignore[union-attr]
-        assert message.subject.startswith("January 2015: ")
+        assert message.subject.endswith(" · January 2015")
         assert not LEFTOVER.search(message.text + message.html)
         one_click, mailto = (t.strip().strip("<>")
                              for t in message.headers["List-Unsubscribe"].split(","))
@@ -411,8 +412,8 @@ def test_each_recipient_gets_their_variant_and_signed_links(
         assert links["Unsubscribe"] == one_click
         preferences = links["Change your topics"]
         assert signer.verify(Purpose.PREFERENCES, preferences.rsplit("/", 1)[1]) == uid
-        assert f"Unsubscribe: {one_click}" in message.text
-        assert f"Change your topics: {preferences}" in message.text
+        assert f"Unsubscribe:\n{one_click}\n" in message.text
+        assert f"Change your topics:\n{preferences}\n" in message.text
         assert email in message.text and email in tree.text_content()
         row = rows[email]
         assert row["status"] == "sent"
@@ -422,7 +423,7 @@ def test_each_recipient_gets_their_variant_and_signed_links(
     tom = received["tom&jerry@example.org"]
     assert tom.name == "Tom <Cat> & Jerry"
     assert "with tom&amp;jerry@example.org for" in tom.html
-    assert "with tom&jerry@example.org for" in tom.text
+    assert "with:\ntom&jerry@example.org\n" in tom.text
 
 
 def test_wrong_api_key_stops_the_send_and_fails_nobody(
@@ -796,3 +797,66 @@ def test_settings_for_http_transports(sqlite_url: str) -> None:
         made = make_transport(config(transport=name, api_key="k", mailgun_domain="mg.example.org"))
         assert isinstance(made, cls) and made.batch_size == batch
         made.close()
+
+
+# --- on_result: each request's results as it is answered --------------------------------------
+
+
+class Telling:
+    """A transport passed on with its own on_result, noting how many requests the provider had
+    received when each result was told."""
+
+    def __init__(self, inner: Transport, server: FakeProvider) -> None:
+        self.inner, self.server = inner, server
+        self.name, self.batch_size = inner.name, inner.batch_size
+        self.told: list[tuple[int, str, int]] = []
+        self.returned: list[SendResult] = []
+
+    def send(self, batch: Sequence[OutgoingMessage], *,
+             on_result: ResultCallback | None = None) -> list[SendResult]:
+        def tell(result: SendResult) -> None:
+            self.told.append((result.delivery_id, result.outcome.value,
+                              len(self.server.requests)))
+            if on_result is not None:
+                on_result(result)
+
+        results = self.inner.send(batch, on_result=tell)
+        self.returned.extend(results)
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_every_provider_tells_each_result_once(newsletter: Newsletter,
+                                               provider: tuple[str, FakeProvider]) -> None:
+    name, server = provider
+    nl = using(newsletter, name, server)
+    load_audience(nl, 7)
+    transport = Telling(make_transport(nl.config), server)
+    assert send(nl, transport).sent == 7
+    assert sorted(d for d, _, _ in transport.told) == sorted(r.delivery_id
+                                                             for r in transport.returned)
+    assert len(transport.told) == 7
+    assert {o for _, o, _ in transport.told} == {"sent"}
+
+
+def test_postmark_tells_each_request_as_it_is_answered(newsletter: Newsletter,
+                                                       postmark: FakePostmark) -> None:
+    nl = using(newsletter, "postmark", postmark)
+    load_audience(nl, 600)
+    transport = Telling(PostmarkTransport(settings_for(nl), batch_size=1000), postmark)
+    assert send(nl, transport).sent == 600
+    assert [n for _, _, n in transport.told] == [1] * 500 + [2] * 100
+    assert [d for d, _, _ in transport.told] == [r.delivery_id for r in transport.returned]
+
+
+def test_results_made_up_after_a_refused_key_are_told_too(newsletter: Newsletter,
+                                                          postmark: FakePostmark) -> None:
+    nl = using(newsletter, "postmark", postmark)
+    load_audience(nl, 600)
+    postmark.script.extend([None, reply(401, {"ErrorCode": 10, "Message": "Bad token"})])
+    transport = Telling(PostmarkTransport(settings_for(nl), batch_size=1000), postmark)
+    report = send(nl, transport, tries=1)
+    assert (report.sent, report.failed) == (500, 100)
+    assert [(o, n) for _, o, n in transport.told] == [("sent", 1)] * 500 + [("temporary", 2)] * 100

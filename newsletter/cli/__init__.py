@@ -131,4 +131,4 @@ def main() -> None:
     cli(prog_name="newsletter")
 
 
-from . import archive, audience, content, demo, schedule, sending, web  # noqa: E402,F401  (each registers its commands)
+from . import archive, audience, bounces, content, demo, editors, schedule, sending, web  # noqa: E402,F401  (each registers its commands)

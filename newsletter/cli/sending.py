@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,13 +13,19 @@ from typing import Any
 
 import click
 
+from ..clicks import click_figures
+from ..context import Newsletter
+from ..feedback.report import describe_feedback, month_feedback
 from ..notify.notifier import Notifier
 from ..sending import control
 from ..sending.outcomes import SendReport, StopReason
 from ..sending.report import edition_status, plan_without_sending
 from ..sending.run import send_edition
+from ..sending.worker import join_edition, running_month, send_with_workers
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
+
+WORKER_POLL_SECONDS = 1.0
 
 
 @cli.command()
@@ -27,20 +34,29 @@ from .progress import progress_reporter
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to recipients whose earlier delivery is uncertain (a crash, or an "
               "answer lost after the message went out): some may get a second copy.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes on this host, each with its own connections (default: the "
+              "workers setting). More can join from any host: `newsletter worker`.")
 @click.pass_context
 @library_errors
-def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) -> None:
+def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool,
+         workers: int | None) -> None:
     """Deliver the month's edition to every matching subscriber, exactly once.
 
     Running it again sends only what is still due; nobody is mailed twice. Temporary failures
     are retried within the run with backoff. SIGTERM or Ctrl-C finish the current batch, record
-    it and stop; `newsletter pause`/`cancel` stop a running send the same way.
+    it and stop; `newsletter pause`/`cancel` stop a running send the same way. With
+    `--workers N` the edition is planned once, then N processes claim batches side by side.
 
     Example:
 
-        NEWSLETTER_SMTP_HOST=mail.example.org newsletter send 2015-01
+        NEWSLETTER_SMTP_HOST=mail.example.org newsletter send 2015-01 --workers 2
     """
     nl = open_newsletter(ctx)
+    count = workers if workers is not None else nl.config.workers
+    if count > 1 and not dry_run:
+        _send_with_workers(ctx, nl, month, count, resend_uncertain)
+        return
     if dry_run:
         plan = plan_without_sending(nl, month)
         click.echo(f"{month}: {plan.recipients} recipients, {plan.no_match} without a matching "
@@ -56,6 +72,63 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool) 
         Notifier(nl.config, store=nl).unreachable(report)
 
 
+def _send_with_workers(ctx: click.Context, nl: Newsletter, month: str, count: int,
+                       resend_uncertain: bool) -> None:
+    """This process plans and works; `count - 1` more `newsletter worker` processes join it."""
+    command = [sys.executable, "-m", "newsletter", *_root_options(ctx), "worker", month,
+               "--quiet"]
+    with progress_reporter(f"Sending {month} ({count} workers)") as progress, \
+            stop_on_signals() as stop:
+        report = send_with_workers(nl, month, count, command, resend_uncertain=resend_uncertain,
+                                   progress=progress, stop=stop)
+    _print_report(month, report)
+    if report.stopped is StopReason.UNREACHABLE:
+        Notifier(nl.config, store=nl).unreachable(report)
+
+
+def _root_options(ctx: click.Context) -> list[str]:
+    url = ctx.find_root().params.get("database_url")
+    return ["--database-url", url] if url else []
+
+
+@cli.command()
+@click.argument("month", required=False)
+@click.option("--wait", is_flag=True, help="If no send is running, wait for one (checking every "
+              "few seconds) instead of exiting; for a worker kept running by systemd.")
+@click.option("--quiet", is_flag=True, help="Print nothing when done (errors still go to stderr).")
+@click.pass_context
+@library_errors
+def worker(ctx: click.Context, month: str | None, wait: bool, quiet: bool) -> None:
+    """Join the running send (of MONTH, or whichever is running) as one more worker.
+
+    Works from any host that reaches the same PostgreSQL: claims its own batches with its own
+    connections until nothing is due, then exits. Pause, cancel and SIGTERM stop it after its
+    current batch, like `send`. Exits 1 when no send is running (unless --wait).
+
+    Example:
+
+        newsletter worker 2015-01
+    """
+    nl = open_newsletter(ctx)
+    with stop_on_signals() as stop:
+        while True:
+            joining = month or running_month(nl)
+            report = join_edition(nl, joining, stop=stop) if joining else None
+            if report is not None or not wait or stop.wait(WORKER_POLL_SECONDS):
+                break
+    if report is None:
+        if stop.is_set():
+            return
+        raise click.ClickException(f"no send {'of ' + month + ' ' if month else ''}is running; "
+                                   "start one with `newsletter send MONTH`")
+    if not quiet:
+        click.echo(f"{report.month}: this worker sent {report.sent}, failed {report.failed}, "
+                   f"rejected {report.rejected}, uncertain {report.uncertain}, in "
+                   f"{report.elapsed:.1f}s ({report.rate:,.0f} msg/s)")
+        if report.stopped:
+            click.echo(f"Stopped: {report.stopped}.")
+
+
 def _print_report(month: str, report: SendReport) -> None:
     click.echo(f"{month}: sent {report.sent}, skipped {report.planned.no_match} (no matching topic), "
                f"failed {report.failed}, rejected {report.rejected}, "
@@ -65,10 +138,10 @@ def _print_report(month: str, report: SendReport) -> None:
         click.echo(f"{report.left} left the list or paused during the send; they got nothing.")
     if report.retried:
         click.echo(f"{report.retried} temporary failures were retried.")
-    if report.recovered_uncertain or report.uncertain:
-        click.echo(f"Warning: {report.recovered_uncertain + report.uncertain} deliveries are "
-                   "uncertain (a crash or a lost answer); see `newsletter status`, resend with "
-                   "--resend-uncertain.", err=True)
+    uncertain = report.ledger.get("uncertain", report.recovered_uncertain + report.uncertain)
+    if uncertain:
+        click.echo(f"Warning: {uncertain} deliveries are uncertain (a crash or a lost answer); "
+                   "see `newsletter status`, resend with --resend-uncertain.", err=True)
     for reason, count in report.reasons.most_common():
         click.echo(f"  {count} × {reason}")
     if report.stopped is StopReason.UNREACHABLE:
@@ -113,14 +186,22 @@ def stop_on_signals() -> Iterator[threading.Event]:
 @library_errors
 def status(ctx: click.Context, month: str, as_json: bool, show_all: bool) -> None:
     """Who received the month's edition: counts by state, the deliveries that need attention
-    (uncertain, failed: attempts, reason, next attempt) and the last run's throughput.
+    (uncertain, failed: attempts, reason, next attempt) and the last run's throughput, all its
+    workers added up (one line each when there were several).
+
+    Rows a dead worker left in flight are settled first, by its journal, as the next send
+    would settle them.
 
     Example:
 
         newsletter status 2015-01 --json
     """
     nl = open_newsletter(ctx)
+    control.settle_dead_workers(nl, month)
     document = edition_status(nl, month)
+    document["workers"] = control.workers(nl, month)
+    document["clicks"] = click_figures(nl, month)
+    document["feedback"] = month_feedback(nl, month)
     if as_json:
         emit_json(document)
         return
@@ -131,11 +212,30 @@ def status(ctx: click.Context, month: str, as_json: bool, show_all: bool) -> Non
         state = "finished" if run["finished"] else "not finished"
         click.echo(f"  last run: {run['sent']} sent in {run['seconds']:.1f}s "
                    f"({run['per_second']:,.1f} msg/s), started {run['started_at']}, {state}")
+    _echo_workers(document["workers"])
+    if document["feedback"] is not None:
+        click.echo("  " + describe_feedback(document["feedback"]))
     for row in document["attention"]:
         _echo_delivery(row)
+    clicks = document["clicks"]
+    if clicks["tracking"] or clicks["total"]:
+        click.echo(f"  clicks: {clicks['total']} ({clicks['approximate']})")
+        for summary in clicks["summaries"]:
+            click.echo(f"  {summary['clicks']:>7}  {summary['headline'] or summary['summary_uid']}")
+            for link in summary["links"]:
+                click.echo(f"  {link['clicks']:>9}  {link['url']}")
     if show_all:
         for row in document["deliveries"]:
             _echo_delivery(row)
+
+
+def _echo_workers(workers: list[dict[str, Any]]) -> None:
+    """One line per process when the send had more than one: together they make the last run."""
+    if len(workers) < 2:
+        return
+    for w in workers:
+        click.echo(f"    {w['role']:<6} {w['host']}:{w['pid']:<8} sent {w['sent']:>8}  "
+                   f"{'live' if w['live'] else 'ended'}")
 
 
 def _echo_delivery(row: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ so keys written before languages existed keep their meaning), `"fr:1,3"` in anot
 from __future__ import annotations
 
 from ..domain import EditionContent
-from ..i18n import DEFAULT_LANGUAGE, LANGUAGES  # noqa: F401  (LANGUAGES: until callers import it from i18n)
+from ..i18n import DEFAULT_LANGUAGE
 
 
 def variant_for(edition: EditionContent, chosen: frozenset[str] | None) -> tuple[int, ...]:

@@ -17,11 +17,13 @@ from sqlalchemy import select
 
 from ..config import Config
 from ..content.assemble import for_variant
-from ..content.variants import parse_variant_key
+from ..content.variants import parse_variant_key, variant_language
 from ..context import Newsletter
 from ..db.models import Topic
 from ..domain import Branding, EditionContent
 from ..errors import ComposeError, RenderError
+from ..i18n import DEFAULT_LANGUAGE, normalise_language
+from .clicks import ClickLinks
 from .links import LinkMaker, TopicNames
 from .message import OutgoingMessage
 from .personalise import (
@@ -39,12 +41,15 @@ CANNOT_COMPOSE = "cannot compose the message"
 
 def branding_for(nl: Newsletter) -> Branding:
     c = nl.config
+    logo = {"logo_url": c.logo_url, "logo_alt": c.logo_alt} if c.logo_url else {}
     return Branding(organisation=c.organisation, postal_address=c.postal_address,
-                    base_url=c.base_url)
+                    base_url=c.base_url, extra=logo)
 
 
 def make_renderer(nl: Newsletter) -> Renderer:
-    return Renderer(branding_for(nl), nl.config.templates_dir or None)
+    clicks = ClickLinks.for_config(nl.config)
+    return Renderer(branding_for(nl), nl.config.templates_dir or None,
+                    rewrite_links=clicks.rewrite if clicks else None)
 
 
 def envelope_sender(sender: str) -> str:
@@ -53,9 +58,10 @@ def envelope_sender(sender: str) -> str:
 
 
 def template_for(config: Config, rendered: RenderedVariant, variant: str) -> MessageTemplate:
-    """`rendered` with the configured sender, list and reply address."""
+    """`rendered` with the configured sender, list and reply address, and its language (RFC 3282)."""
     return compile_template(rendered, variant=variant, sender=config.from_,
-                            list_id=config.effective_list_id, reply_to=config.reply_to)
+                            list_id=config.effective_list_id, reply_to=config.reply_to,
+                            extra_headers={"Content-Language": rendered.language})
 
 
 class Recipient(NamedTuple):
@@ -143,9 +149,13 @@ class Composer:
         return len(self._templates)
 
     def template(self, variant: str) -> MessageTemplate:
+        """Rendered once per variant key, which names the language too (`"fr:1,3"`); a language
+        the chrome does not speak (a stray stored value) gets the default's chrome."""
         if variant not in self._templates:
             ids = parse_variant_key(variant)
-            rendered = self.renderer.render_variant(for_variant(self.edition, ids), ids)
+            language = normalise_language(variant_language(variant)) or DEFAULT_LANGUAGE
+            rendered = self.renderer.render_variant(for_variant(self.edition, ids, language), ids,
+                                                    language)
             problems = check_rendered(rendered)
             if problems:
                 raise RenderError(f"variant {variant} of {self.edition.month}: "
@@ -157,7 +167,11 @@ class Composer:
                 topics: frozenset[str] | None, date: datetime) -> OutgoingMessage:
         """ComposeError when this recipient's message cannot be written (RenderError, for the
         whole variant, still stops the send)."""
+        template = self.template(variant)
         return compose_message(
-            self.template(variant), Recipient(uid, email, name, self.topic_names.describe(topics)),
+            template, Recipient(uid, email, name,
+                                self.topic_names.describe(topics, template.rendered.language)),
             self.links, date=date, message_id_prefix=f"{self.edition.month}.{delivery_id}",
-            delivery_id=delivery_id, envelope_from=self.envelope_from)
+            delivery_id=delivery_id,
+            envelope_from=verp.return_path(delivery_id) if (verp := self.config.verp)
+            else self.envelope_from)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 from flask import Flask, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -26,6 +27,7 @@ from ..context import Newsletter
 from ..errors import ConfigError
 from ..mail.compose import branding_for
 from ..paths import templates_dir
+from .language import init_languages
 from .security import CSRF_FIELD, csrf_protect, csrf_token, security_headers
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app", "register_blueprints"]
@@ -34,13 +36,14 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 ERROR_PAGES = {
-    400: ("This request could not be used", "Something in it was missing or not valid. Go back, "
-          "reload the page and try again."),
-    404: ("Page not found", "There is no page at this address."),
-    405: ("Not allowed here", "This page cannot be used that way."),
-    413: ("Too much data", "What was sent is larger than any of our forms accepts."),
-    429: ("Too many requests", "Please wait a little and try again."),
-    500: ("Something went wrong on our side", "Nothing was changed. Please try again later."),
+    400: (_l("This request could not be used"), _l("Something in it was missing or not valid. "
+          "Go back, reload the page and try again.")),
+    404: (_l("Page not found"), _l("There is no page at this address.")),
+    405: (_l("Not allowed here"), _l("This page cannot be used that way.")),
+    413: (_l("Too much data"), _l("What was sent is larger than any of our forms accepts.")),
+    429: (_l("Too many requests"), _l("Please wait a little and try again.")),
+    500: (_l("Something went wrong on our side"), _l("Nothing was changed. Please try again "
+                                                      "later.")),
 }
 
 def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix: bool = True) -> Flask:
@@ -79,6 +82,7 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(security_headers)
     app.before_request(csrf_protect)
+    init_languages(app)
     _install_error_pages(app)
     register_blueprints(app)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
@@ -88,11 +92,18 @@ def create_app(nl: Newsletter | None = None, *, testing: bool = False, proxy_fix
 
 def register_blueprints(app: Flask) -> None:
     """Every part of the public site. Add new blueprints (archive, webhooks) here."""
-    from newsletter.web.archive import archive_blueprint
+    from newsletter.web.admin import blueprint as admin_blueprint
+    from newsletter.web.archive import archive_blueprint, front_blueprint
+    from newsletter.web.redirect import redirect_blueprint
     from newsletter.web.signup import blueprint as subscribers_blueprint
+    from newsletter.web.webhooks import webhooks_blueprint
 
     app.register_blueprint(subscribers_blueprint)
     app.register_blueprint(archive_blueprint)
+    app.register_blueprint(front_blueprint)
+    app.register_blueprint(redirect_blueprint)
+    app.register_blueprint(webhooks_blueprint)
+    app.register_blueprint(admin_blueprint)
 
 
 def _install_error_pages(app: Flask) -> None:

@@ -1,29 +1,39 @@
 """Security for every response and every POST, apart from any blueprint so that all can use it.
 
-Every response: a strict Content-Security-Policy (no script, no inline style, no framing),
+Every response: a strict Content-Security-Policy (no script, no inline style, no framing; the
+console under /admin may run this site's own scripts, `CONSOLE_CSP`),
 X-Frame-Options, Referrer-Policy `no-referrer` (links carry tokens), nosniff, `Cache-Control:
 no-store` on pages, and HSTS when the request came over https.
 
 CSRF: every POST must carry the `csrf_token` form field, equal to the random value kept in the
-signed session cookie (itsdangerous, keyed from NEWSLETTER_SECRET_KEY). A view that must accept a
+signed session cookie (itsdangerous, keyed from NEWSLETTER_SECRET_KEY), or the same value in
+the `X-CSRF-Token` header (htmx requests). A view that must accept a
 POST without it (RFC 8058 one-click unsubscribe) is marked `@csrf_exempt` and checks for itself.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, request, session
+from flask_babel import gettext
 
-__all__ = ["CSRF_FIELD", "check_csrf", "csrf_exempt", "csrf_protect", "csrf_token",
-           "security_headers"]
+__all__ = ["CONSOLE_CSP", "CSRF_FIELD", "CSRF_HEADER", "check_csrf", "csrf_exempt", "csrf_protect",
+           "csrf_token", "image_sources", "security_headers", "with_image_sources"]
 
 CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+"""Where an htmx request (which sends no form field of its own) carries the same token."""
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+"""The editors' console (/admin) runs the shipped htmx; the public pages still run no script."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -44,10 +54,10 @@ def csrf_token() -> str:
 def check_csrf() -> None:
     """400 unless the form's token matches the session's, compared in constant time."""
     expected = session.get(CSRF_FIELD)
-    sent = request.form.get(CSRF_FIELD, "")
+    sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
     if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(400, description="This form has expired or did not come from this site. Reload the "
-                               "page and send it again.")
+        abort(400, description=gettext("This form has expired or did not come from this site. "
+                                       "Reload the page and send it again."))
 
 
 def csrf_exempt(view: F) -> F:
@@ -65,8 +75,28 @@ def csrf_protect() -> None:
     check_csrf()
 
 
+def image_sources() -> str:
+    """`img-src`: this site, plus the origin of the masthead's logo when `logo_url` is an
+    https URL elsewhere (nothing else from elsewhere is ever loaded)."""
+    nl = current_app.extensions.get("newsletter")
+    parts = urlsplit(str(getattr(getattr(nl, "config", None), "logo_url", "") or ""))
+    if parts.scheme == "https" and parts.netloc and re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", parts.netloc):
+        return f"'self' https://{parts.netloc}"
+    return "'self'"
+
+
+def with_image_sources(policy: str) -> str:
+    return policy.replace("img-src 'self'", "img-src " + image_sources())
+
+
+def _in_console() -> bool:
+    return request.path == "/admin" or request.path.startswith("/admin/")
+
+
 def security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
+        if name == "Content-Security-Policy":
+            value = with_image_sources(CONSOLE_CSP if _in_console() else value)
         response.headers.setdefault(name, value)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
