@@ -34,7 +34,7 @@ from newsletter.context import Newsletter
 from newsletter.domain import Citation
 from newsletter.web import create_app
 
-SEED_TEXT = REPO.parent / "shared" / "seed" / "archive-sample.txt"
+SEED_TEXT = REPO / "tests" / "fixtures" / "seed" / "archive-sample.txt"
 QUERIES = ("alliance", "drop out", "2014", "therapist empathy", "rupture repair outcome",
            "Hoglend", "deliberate practice feedback", "zzzz")
 TOPICS = ("alliance-and-therapeutic-relationship", "training", "empathy", "therapist-factors")

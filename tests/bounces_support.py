@@ -1,5 +1,5 @@
 """Helpers of the bounce tests: a real send over SMTP with VERP on, and the reports that come back
-for it, made from the fixtures in tests/fixtures/bounces (and the real Postfix DSN in
+for it, made from the fixtures in tests/fixtures/bounces (among them a copy of the real Postfix DSN of
 ../shared/fixtures/mail) by putting the real tag, recipient and Message-ID where the example ones
 are."""
 
@@ -28,7 +28,7 @@ from .builders import MONTH, load_month
 from .conftest import REPO, RunCli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"
-POSTFIX_DSN = REPO.parent / "shared" / "fixtures" / "mail" / "postfix-dsn-hard-550.eml"
+POSTFIX_DSN = REPO / "tests" / "fixtures" / "bounces" / "postfix-dsn-hard-550.eml"
 BOUNCE_ADDRESS = "bounce@pprnet.example"
 EXAMPLE_TAG = b"bounce+TAG@pprnet.example"
 

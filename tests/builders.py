@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.content.summary_file import SummaryDraft
@@ -10,6 +11,10 @@ from newsletter.context import Newsletter
 from newsletter.domain import Citation
 from subscribers.models import ConsentMethod
 from subscribers.store import add_subscriber
+
+ARCHIVE_SAMPLE = Path(__file__).parent / "fixtures" / "seed" / "archive-sample.txt"
+"""A copy of ../shared/seed/archive-sample.txt, the real legacy archive excerpt, so a clean clone
+tests with it."""
 
 MONTH = "2015-01"
 

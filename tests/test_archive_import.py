@@ -25,9 +25,10 @@ from newsletter.domain import Citation
 from newsletter.errors import ContentErrors
 from newsletter.markdown import markdown_to_text, render_markdown
 
+from .builders import ARCHIVE_SAMPLE
 from .conftest import RunCli
 
-SAMPLE = Path(__file__).parents[2] / "shared/seed/archive-sample.txt"
+SAMPLE = ARCHIVE_SAMPLE
 HANDBOOK = "Bergin and Garfield’s Handbook of Psychotherapy and Behavior Change"
 needs_sample = pytest.mark.skipif(
     not SAMPLE.is_file(), reason=f"the legacy archive sample {SAMPLE} is absent (it sits beside "

@@ -32,7 +32,9 @@ from newsletter.taxonomy import research_type_slugs, topic_slugs
 from tests.builders import SUMMARIES
 from tests.conftest import RunCli
 
-SEED = Path(__file__).parents[2] / "shared/seed/archive-sample.txt"
+from .builders import ARCHIVE_SAMPLE
+
+SEED = ARCHIVE_SAMPLE
 
 CHAPTER = SummaryDraft(
     source="chapter.md", id="2026-12-training", month="2026-12", status="draft",
@@ -67,6 +69,7 @@ def exported_round_trips(nl: Newsletter, summary_id: int) -> None:
         assert export_summary(session, summary_id) == text
 
 
+@pytest.mark.skipif(not SEED.is_file(), reason=f"the legacy archive sample {SEED} is absent")
 def test_every_seed_summary_exports_and_loads_back_exactly(newsletter: Newsletter) -> None:
     report = import_archive(newsletter, SEED)
     assert report.summaries_added >= 3

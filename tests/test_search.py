@@ -20,10 +20,9 @@ from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.context import Newsletter
 from newsletter.domain import Citation
 
-from .builders import SUMMARIES
-from .conftest import REPO
+from .builders import ARCHIVE_SAMPLE, SUMMARIES
 
-SEED = REPO.parent / "shared" / "seed" / "archive-sample.txt"
+SEED = ARCHIVE_SAMPLE
 HOSTILE = "<img src=x onerror=alert(1)> Dropout & “quotes”"
 
 
@@ -47,6 +46,8 @@ def publish_month(nl: Newsletter, month: str, *drafts) -> None:  # type: ignore[
 @pytest.fixture
 def seeded(newsletter: Newsletter) -> Newsletter:
     """The blog's real excerpt, imported (sent editions), plus one month written for the test."""
+    if not SEED.is_file():
+        pytest.skip(f"the legacy archive sample {SEED} is absent (it sits beside the checkout)")
     assert not import_archive(newsletter, SEED).problems
     dropout = replace(SUMMARIES[0], source="dropout.md", headline="Why Clients Drop Out Early",
                       body_md="Clients who **drop out** early are often the ones who felt unheard.",
