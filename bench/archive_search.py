@@ -1,7 +1,7 @@
 """Archive search at 2 000 published summaries: `search_published` (SQLite FTS5, or PostgreSQL
 full-text search with --postgres URL) against two baselines measured in the same run.
 
-    /work/main/.venv/bin/python bench/archive_search.py [--summaries 2000] [--repeat 20]
+    .venv/bin/python bench/archive_search.py [--summaries 2000] [--repeat 20]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Baselines: a LIKE scan over the same columns with the same "published" filter (what a server

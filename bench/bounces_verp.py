@@ -25,7 +25,7 @@ from newsletter.bounces import read_report  # noqa: E402
 from newsletter.content.variants import variant_key  # noqa: E402
 from newsletter.mail.compose import Composer  # noqa: E402
 
-DSN = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mail" / "postfix-dsn-hard-550.eml"
+DSN = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bounces" / "postfix-dsn-hard-550.eml"
 TARGET_SHARE = 0.10
 """The tag may cost at most this share of a compose."""
 
