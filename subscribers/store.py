@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import UTCDateTime, utcnow
@@ -131,6 +131,7 @@ def import_rows(session: Session, rows: Sequence[SubscriberRow], source: str, *,
     """
     report = ImportReport()
     session.flush()
+    _index_lookups_only(session)
     for start in range(0, len(rows), IMPORT_BATCH):
         batch = rows[start:start + IMPORT_BATCH]
         keys = [normalised_hash(row.email) for row in batch]
@@ -141,6 +142,16 @@ def import_rows(session: Session, rows: Sequence[SubscriberRow], source: str, *,
             progress(start + len(batch), len(rows))
     session.expire_all()  # the bulk writes went round the ORM: reload anything it holds
     return report
+
+
+def _index_lookups_only(session: Session) -> None:
+    """Every lookup of an import goes through a unique index (a batch of hashes or ids), but
+    PostgreSQL plans them with the statistics of before the import, and the table grows inside
+    this one transaction: it picked sequential scans, and 100 000 rows imported at 2 100 rows/s
+    (a re-import at 490). For this transaction only, it uses the indexes: 9 700 and 17 800."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_seqscan = off"))
 
 
 def _read_batch(session: Session, keys: list[str]) -> tuple[dict[str, _Known], set[str]]:
