@@ -30,8 +30,8 @@ from newsletter.mail.clicks import (
 from newsletter.mail.render import Renderer
 from newsletter.tokens import Purpose, TokenSigner
 
-from .clicks_support import live_site
 from .conftest import TEST_SECRET, MakeNewsletter
+from .live_site import live_site
 from .test_render import BRANDING, load_edition
 
 BASE = "https://pprnet.example.org"

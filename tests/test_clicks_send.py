@@ -24,8 +24,8 @@ from newsletter.tokens import Purpose, TokenSigner
 from newsletter.transports import make_transport
 
 from .builders import AUDIENCE, MONTH, SUMMARIES, load_month
-from .clicks_support import live_site
 from .conftest import TEST_SECRET, MakeNewsletter, RunCli
+from .live_site import live_site
 
 BASE = "https://digest.example.org"
 CHOICES = [topics for _, _, topics in AUDIENCE]

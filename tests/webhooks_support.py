@@ -7,13 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import secrets
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,60 +17,19 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from newsletter.content.models import Edition
 from newsletter.context import Newsletter
 from newsletter.sending.models import Delivery, DeliveryStatus
-from newsletter.web import create_app
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus
 from subscribers.store import add_subscriber
 
 from .builders import load_month
+from .live_site import Answer, LiveSite, live_site  # noqa: F401  (the webhook tests import them from here)
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hook", "s3cret-Pair-1"
 POSTMARK_CREDENTIALS = f"old-hook:retired-pair,{POSTMARK_USER}:{POSTMARK_PASSWORD}"
 MAILGUN_KEY = "key-" + "9" * 32
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class LiveSite:
-    host: str
-    port: int
-
-    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            connection.request("POST", path, body=body,
-                               headers={"Content-Type": "application/json", **(headers or {})})
-            response = connection.getresponse()
-            return Answer(response.status, response.msg, response.read())
-        finally:
-            connection.close()
-
-
-@contextmanager
-def live_site(nl: Newsletter) -> Iterator[LiveSite]:
-    """`create_app(nl)` served by werkzeug's threaded server on 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, create_app(nl, testing=True), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveSite("127.0.0.1", server.port)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def webhook_settings(sendgrid_key: str = "") -> dict[str, object]:

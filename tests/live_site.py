@@ -1,14 +1,15 @@
-"""For the click tests: the app under a real threaded HTTP server on loopback, and requests to it
-that never follow a redirect (the answer to /r/ is what is tested)."""
+"""The app under werkzeug's threaded HTTP server on 127.0.0.1, and requests to it on a fresh
+connection each, never following a redirect: what the webhook and click tests send and read."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import Message
+from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.serving import make_server
@@ -20,12 +21,15 @@ from newsletter.web import create_app
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: Message
+    headers: http.client.HTTPMessage
     body: bytes
 
     @property
     def location(self) -> str | None:
         return self.headers.get("Location")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass(frozen=True)
@@ -33,23 +37,28 @@ class LiveSite:
     host: str
     port: int
 
-    def request(self, path: str, *, method: str = "GET", user_agent: str = "Mozilla/5.0 test",
+    def request(self, path: str, *, method: str = "GET", body: bytes | None = None,
+                user_agent: str = "Mozilla/5.0 test",
                 headers: dict[str, str] | None = None) -> Answer:
-        """One request on a fresh connection; `path` may be a whole URL (its path is used)."""
+        """One request; `path` may be a whole URL (its path and query are used)."""
         parts = urlsplit(path)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
-            connection.request(method, target, headers={"User-Agent": user_agent, **(headers or {})})
+            connection.request(method, target, body=body,
+                               headers={"User-Agent": user_agent, **(headers or {})})
             response = connection.getresponse()
             return Answer(response.status, response.msg, response.read())
         finally:
             connection.close()
 
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
+        return self.request(path, method="POST", body=body,
+                            headers={"Content-Type": "application/json", **(headers or {})})
+
 
 @contextmanager
 def live_site(nl: Newsletter) -> Iterator[LiveSite]:
-    """`create_app(nl)` served by werkzeug's threaded server on 127.0.0.1, one thread a request."""
     server = make_server("127.0.0.1", 0, create_app(nl, testing=True), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
