@@ -5,6 +5,7 @@ cookies and the console's own CSP."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -54,9 +55,9 @@ def admin_rules(app: Flask) -> list[tuple[str, str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/admin"):
             continue
-        url = rule.rule
-        for argument in rule.arguments:
-            url = url.replace(f"<int:{argument}>", "1")
+        url = re.sub(r"<int:\w+>", "1", rule.rule)
+        url = re.sub(r"<month>", "2015-01", url)
+        url = re.sub(r"<(?:string:)?\w+>", "x", url)
         found += [(rule.endpoint, m, url) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return found
 

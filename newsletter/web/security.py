@@ -32,8 +32,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-"""The editors' console (/admin) runs the shipped htmx; the public pages still run no script."""
+               "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+               "base-uri 'none'")
+"""The editors' console (/admin) runs the shipped htmx and frames its own previews (each with
+its own sandboxing CSP); the public pages still run no script."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",

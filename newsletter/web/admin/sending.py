@@ -1,0 +1,16 @@
+"""Schedule and send: the schedule, the monthly rule, send now with undo, watch a send, the report (placeholder: being built)."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from .auth import current_editor, requires
+from .views import blueprint
+
+
+@blueprint.route("/schedule")
+@requires()
+def schedules(db: Session) -> ResponseReturnValue:
+    return render_template("admin/base.html", signed_in=True, editor=current_editor())
