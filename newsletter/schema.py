@@ -1,6 +1,7 @@
 """Import every mapped module so that `Base.metadata` knows the whole schema."""
 
 from newsletter.clicks import models as click_models
+from newsletter.content import autosave as autosave_models
 from newsletter.content import history_models
 from newsletter.content import models as content_models
 from newsletter.db import jobs as scheduler_jobs
@@ -13,6 +14,7 @@ from newsletter.sending import models as sending_models
 from newsletter.webhooks import models as webhook_models
 from subscribers import models as subscriber_models
 
-__all__ = ["click_models", "content_models", "history_models", "editor_models", "feedback_models", "outbox",
+__all__ = ["autosave_models",
+           "click_models", "content_models", "history_models", "editor_models", "feedback_models", "outbox",
            "recurring_models", "scheduler_jobs", "sending_models", "subscriber_models", "taxonomy_models",
            "webhook_models"]
