@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..db.models import ResearchType, Topic
@@ -120,3 +121,67 @@ def assemble_edition(session: Session, month: str, *, order: list[int] | None = 
                      for position, item in enumerate(assembly.edition.items)]
     session.flush()
     return assembly
+
+
+EDITABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.MISSED)
+"""Statuses whose content may still change (the same rule as re-assembling)."""
+
+
+def edit_edition(session: Session, month: str, *, order: Sequence[int], subject: str,
+                 preheader: str, intro_md: str | None) -> Edition:
+    """The editor's edition: exactly the ready summaries `order` names, in that order, and its
+    subject, preheader and intro ("" subject or preheader: the default, derived per variant)."""
+    edition = get_edition(session, month)
+    if edition.status not in EDITABLE:
+        raise StateError(f"the {month} edition is {edition.status.value}; it can no longer "
+                         "be changed")
+    ready = {s.id for s in list_summaries(session, month) if s.status is SummaryStatus.READY}
+    if not order:
+        raise ContentError("an edition needs at least one summary", field="order")
+    if len(set(order)) != len(order) or set(order) - ready:
+        raise ContentError(f"not ready summaries of {month}: "
+                           f"{sorted(set(order) - ready) or 'a summary twice'}", field="order")
+    kept = {item.summary_id: item for item in edition.items}
+    items = [kept.get(summary_id) or EditionItem(summary_id=summary_id) for summary_id in order]
+    for position, item in enumerate(items):
+        item.position = position
+    edition.items = items
+    edition.subject, edition.preheader, edition.intro_md = subject, preheader, intro_md or None
+    session.flush()
+    session.expire(edition, ["items"])
+    return edition
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    """One month as the console lists it: its summaries and, once assembled, its edition."""
+
+    month: str
+    summaries: int
+    ready: int
+    status: EditionStatus | None
+    items: int
+    scheduled_at: datetime | None
+    sent_at: datetime | None
+
+
+def edition_months(session: Session) -> list[MonthRow]:
+    """Every month with a summary or an edition, newest first: two GROUP BY queries."""
+    counted = {month: (total, ready or 0) for month, total, ready in session.execute(
+        select(Summary.month, func.count(),
+               func.sum(case((Summary.status == SummaryStatus.READY, 1), else_=0)))
+        .group_by(Summary.month))}
+    editions = {row.month: row for row in session.execute(
+        select(Edition.month, Edition.status, Edition.scheduled_at, Edition.sent_at,
+               func.count(EditionItem.summary_id).label("items"))
+        .outerjoin(EditionItem, EditionItem.edition_id == Edition.id)
+        .group_by(Edition.id, Edition.month, Edition.status, Edition.scheduled_at,
+                  Edition.sent_at))}
+    rows = []
+    for month in sorted(set(counted) | set(editions), reverse=True):
+        total, ready = counted.get(month, (0, 0))
+        e = editions.get(month)
+        rows.append(MonthRow(month, total, int(ready), e.status if e else None,
+                             e.items if e else 0, e.scheduled_at if e else None,
+                             e.sent_at if e else None))
+    return rows

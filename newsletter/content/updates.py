@@ -167,10 +167,11 @@ def acknowledge(nl: Newsletter, summary_id: int, notice_doi: str, who: str,
         return next(row for row in _rows(session, [summary]) if row.notice_doi == notice_doi)
 
 
-def retraction_problems(nl: Newsletter, month: str) -> list[str]:
+def retraction_problems(nl: Newsletter, month: str, *, ask: bool = True) -> list[str]:
     """Why the month may not be scheduled for its notices: each unacknowledged retraction. When
-    Crossref cannot be asked this logs a warning and judges the notices stored so far."""
-    check = check_updates(nl, month)
+    Crossref cannot be asked (or `ask` is false: the console's page) this judges the notices
+    stored so far, with a warning logged when asking failed."""
+    check = check_updates(nl, month, ask=ask)
     for failure in check.failures:
         LOG.warning("the retraction check could not ask Crossref about %s: %s; scheduling goes "
                     "on with the notices stored so far (re-check with `newsletter summary "
