@@ -13,15 +13,15 @@ from typing import Any
 
 import click
 
-from ..clicks import click_figures
 from ..context import Newsletter
-from ..feedback.report import describe_feedback, month_feedback
+from ..feedback.report import describe_feedback
 from ..notify.notifier import Notifier
 from ..sending import control
 from ..sending.outcomes import SendReport, StopReason
-from ..sending.report import edition_status, plan_without_sending
+from ..sending.report import plan_without_sending
 from ..sending.run import send_edition
 from ..sending.worker import join_edition, running_month, send_with_workers
+from ..status import status_document
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
 
@@ -196,12 +196,7 @@ def status(ctx: click.Context, month: str, as_json: bool, show_all: bool) -> Non
 
         newsletter status 2015-01 --json
     """
-    nl = open_newsletter(ctx)
-    control.settle_dead_workers(nl, month)
-    document = edition_status(nl, month)
-    document["workers"] = control.workers(nl, month)
-    document["clicks"] = click_figures(nl, month)
-    document["feedback"] = month_feedback(nl, month)
+    document = status_document(open_newsletter(ctx), month)
     if as_json:
         emit_json(document)
         return

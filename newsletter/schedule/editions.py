@@ -29,10 +29,13 @@ from ..errors import ContentError, NewsletterError, StateError
 from ..mail.compose import make_renderer
 from ..mail.render import check_rendered
 
-__all__ = ["Decision", "ScheduleError", "ScheduleRow", "check_sendable", "claim", "decide",
-           "grace_of", "list_schedules", "local_to_utc", "schedule", "unschedule"]
+__all__ = ["Decision", "ScheduleError", "ScheduleRow", "check_sendable", "check_time", "claim",
+           "decide", "grace_of", "list_schedules", "local_to_utc", "schedule", "schedule_utc",
+           "unschedule"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+TIME_FORMATS = (TIME_FORMAT, TIME_FORMAT + ":%S")
+"""What `local_to_utc` reads: minutes, or seconds too (the console's picker gives them)."""
 RESCHEDULABLE = (EditionStatus.DRAFT, EditionStatus.SCHEDULED, EditionStatus.MISSED)
 
 
@@ -66,11 +69,8 @@ def zone(name: str) -> ZoneInfo:
 
 
 def local_to_utc(at: str, tz: str) -> datetime:
-    """`YYYY-MM-DD HH:MM` on the wall clock of `tz` → aware UTC; DST gaps and overlaps refused."""
-    try:
-        naive = datetime.strptime(at.strip(), TIME_FORMAT)
-    except ValueError as err:
-        raise ScheduleError(f"{at!r} is not a time like 2026-12-01 09:00", field="at") from err
+    """`YYYY-MM-DD HH:MM[:SS]` on the wall clock of `tz` → aware UTC; DST gaps and overlaps refused."""
+    naive = _parse_local(at)
     where = zone(tz)
     earlier, later = naive.replace(tzinfo=where, fold=0), naive.replace(tzinfo=where, fold=1)
     if earlier.astimezone(UTC).astimezone(where).replace(tzinfo=None) != naive:
@@ -84,10 +84,30 @@ def local_to_utc(at: str, tz: str) -> datetime:
     return earlier.astimezone(UTC)
 
 
-def check_sendable(nl: Newsletter, month: str) -> list[str]:
+def _parse_local(at: str) -> datetime:
+    for form in TIME_FORMATS:
+        try:
+            return datetime.strptime(at.strip(), form)
+        except ValueError:
+            continue
+    raise ScheduleError(f"{at!r} is not a time like 2026-12-01 09:00", field="at")
+
+
+def check_time(at: str, tz: str, now: datetime) -> datetime:
+    """The UTC time of `at` in `tz`, refused when it does not exist, is ambiguous or has passed:
+    what `schedule` checks first, for a form that asks before it schedules."""
+    when = local_to_utc(at, tz)
+    if when <= now:
+        raise ScheduleError(f"{at} ({tz}) is in the past; it is now "
+                            f"{now.astimezone(zone(tz)):%Y-%m-%d %H:%M} there", field="at")
+    return when
+
+
+def check_sendable(nl: Newsletter, month: str, *, ask_crossref: bool = True) -> list[str]:
     """Why the month's edition may not go out (empty: it may): 2–3 ready summaries, and every
     variant renders, stays under Gmail's clipping size and has only absolute links; no summarised
-    DOI has an unacknowledged retraction (docs/crossref.md)."""
+    DOI has an unacknowledged retraction (docs/crossref.md; `ask_crossref` false: the notices
+    already stored, as the console's edition page shows them without a network call)."""
     with nl.session() as session:
         edition = get_edition(session, month)
         summaries = [item.summary for item in edition.items]
@@ -106,7 +126,7 @@ def check_sendable(nl: Newsletter, month: str) -> list[str]:
                 problems.append(f"variant {variant_key(variant)}: {err}")
                 continue
             problems.extend(f"variant {variant_key(variant)}: {p}" for p in check_rendered(rendered))
-    problems.extend(retraction_problems(nl, month))
+    problems.extend(retraction_problems(nl, month, ask=ask_crossref))
     return problems
 
 
@@ -126,11 +146,19 @@ def schedule(nl: Newsletter, month: str, at: str, tz: str | None = None, *,
              now: datetime | None = None) -> ScheduleRow:
     """Schedule (or reschedule) the month's edition; refused with every reason it is not sendable."""
     tz = tz or nl.config.timezone
-    when = local_to_utc(at, tz)
+    return _put_on_schedule(nl, month, check_time(at, tz, now or utcnow()), tz)
+
+
+def schedule_utc(nl: Newsletter, month: str, when: datetime, *,
+                 now: datetime | None = None) -> ScheduleRow:
+    """`schedule` for a time already in UTC (the console's "send now" plus its undo window)."""
     now = now or utcnow()
     if when <= now:
-        raise ScheduleError(f"{at} ({tz}) is in the past; it is now "
-                            f"{now.astimezone(zone(tz)):%Y-%m-%d %H:%M} there", field="at")
+        raise ScheduleError(f"{when:%Y-%m-%d %H:%M:%S} UTC is in the past", field="at")
+    return _put_on_schedule(nl, month, when, nl.config.timezone)
+
+
+def _put_on_schedule(nl: Newsletter, month: str, when: datetime, tz: str) -> ScheduleRow:
     problems = check_sendable(nl, month)
     if problems:
         raise ScheduleError(f"the {month} edition is not sendable: " + "; ".join(problems),

@@ -26,6 +26,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_deliveries_edition_status", "edition_id", "status", "id"),
+        Index("ix_deliveries_edition_sent_at", "edition_id", "status", "sent_at"),  # watch (0014)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
