@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
+from subscribers import admin
 from subscribers.addresses import InvalidAddress
-from subscribers.csv_io import export_subscribers_csv, parse_subscriber_csv
 from subscribers.flows import validate_name
 from subscribers.models import ConsentMethod, Subscriber, SubscriberStatus
-from subscribers.store import add_subscriber, import_rows, list_subscribers
+from subscribers.store import add_subscriber, list_subscribers
 
+from ..context import Newsletter
 from ..errors import ContentError
 from ..taxonomy import topic_slugs
 from . import cli, emit_json, library_errors, open_newsletter
@@ -33,11 +34,8 @@ def parse_topics_option(value: str | None, known: list[str]) -> frozenset[str] |
 
 
 def status_text(subscriber: Subscriber) -> str:
-    """`paused` for an active subscriber taking a break: they receive nothing, so `active` would
-    mislead whoever reads the listing or the export."""
-    if subscriber.status is SubscriberStatus.ACTIVE and subscriber.paused_at is not None:
-        return "paused"
-    return subscriber.status.value
+    """`paused` for an active subscriber taking a break (admin.shown_status)."""
+    return admin.shown_status(subscriber.status, subscriber.paused_at)
 
 
 @cli.group()
@@ -76,30 +74,33 @@ def subscribers_add(ctx: click.Context, email: str, name: str, topics: str | Non
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
 @click.pass_context
 @library_errors
-def subscribers_import(ctx: click.Context, file: Path) -> None:
+def subscribers_import(ctx: click.Context, file: Path, dry_run: bool) -> None:
     """Import subscribers from a CSV file with columns email,name,topics[,language].
 
     Bad rows are reported with their line number and skipped; good rows are imported.
     Re-importing the same file changes nothing. Nobody who left is brought back. The
     optional language column (en or fr) sets the language of the emails; when it is absent
-    or empty, new subscribers get English and known ones keep theirs.
+    or empty, new subscribers get English and known ones keep theirs. `--dry-run` gives the
+    same report (the console's first step) and writes nothing.
 
     Example:
 
         newsletter subscribers import members.csv
     """
     nl = open_newsletter(ctx)
-    with nl.session() as session:
-        rows, problems = parse_subscriber_csv(file.read_bytes(), str(file),
-                                              topics=topic_slugs(session))
-        with progress_reporter(f"Importing {file.name}") as progress:
-            report = import_rows(session, rows, source=f"import: {file.name}", progress=progress)
+    with nl.session() as session, progress_reporter(f"Importing {file.name}") as progress:
+        outcome = admin.import_csv(session, file.read_bytes(), str(file), dry_run=dry_run,
+                                   actor="cli", name=file.name, progress=progress)
+    report, problems = outcome.report, outcome.problems
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
-    click.echo(f"{file}: {report.added} added, {report.updated} updated, "
-               f"{report.unchanged} unchanged, {len(problems)} invalid rows skipped")
+    would = "would be " if dry_run else ""
+    click.echo(f"{file}: {report.added} {would}added, {report.updated} {would}updated, "
+               f"{report.unchanged} unchanged, {len(problems)} invalid rows skipped"
+               + (" (dry run: nothing written)" if dry_run else ""))
     for reason, lines in report.skipped.items():
         click.echo(f"  skipped {len(lines)} ({reason}): lines {', '.join(map(str, lines))}")
     if problems:
@@ -109,9 +110,13 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
 @subscribers.command("list")
 @click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--search", metavar="TEXT",
+              help="Only those whose address or name contains TEXT, any case (the console's "
+                   "search), newest first: address, name, status and id.")
 @click.pass_context
 @library_errors
-def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> None:
+def subscribers_list(ctx: click.Context, status: str | None, as_json: bool,
+                     search: str | None) -> None:
     """List subscribers with their status (`paused` for an active subscriber taking a break)
     and topics. JSON keeps the stored status and adds `paused_at`.
 
@@ -120,6 +125,9 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
         newsletter subscribers list --status active --json
     """
     nl = open_newsletter(ctx)
+    if search is not None:
+        _list_found(nl, search, status or "", as_json)
+        return
     with nl.session() as session:
         listed = list_subscribers(session, SubscriberStatus(status) if status else None)
         rows: list[dict[str, Any]] = [{"email": s.email, "name": s.name, "status": s.status.value,
@@ -133,6 +141,25 @@ def subscribers_list(ctx: click.Context, status: str | None, as_json: bool) -> N
     for row, shown in zip(rows, shown_status, strict=True):
         topics = "all" if row["topics"] is None else ", ".join(row["topics"])
         click.echo(f"{shown:<12} {row['email']:<40} {row['name']:<25} {topics}")
+
+
+def _list_found(nl: Newsletter, text: str, status: str, as_json: bool) -> None:
+    found: list[dict[str, Any]] = []
+    with nl.session() as session:
+        page = 1
+        while True:
+            result = admin.search(session, text, status=status, page=page, per_page=1000)
+            found += [{"id": r.id, "email": r.email, "name": r.name, "status": r.status,
+                       "suppressed": r.suppressed, "created_at": r.created_at}
+                      for r in result.rows]
+            if page >= result.pages:
+                break
+            page += 1
+    if as_json:
+        emit_json(found)
+        return
+    for row in found:
+        click.echo(f"{row['status']:<12} {row['email']:<40} {row['name']:<25} #{row['id']}")
 
 
 @subscribers.command("export")
@@ -151,8 +178,7 @@ def subscribers_export(ctx: click.Context, out: Path | None) -> None:
     """
     nl = open_newsletter(ctx)
     with nl.session() as session:
-        text = export_subscribers_csv(
-            (s.email, s.name, s.topic_slugs, status_text(s)) for s in list_subscribers(session))
+        text = admin.export_csv(session, actor="cli")
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from subscribers import admin
 from subscribers.flows import Flows
 
 from .. import privacy
@@ -118,7 +119,8 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
 
 @subscribers.command("suppress")
 @click.argument("email")
-@click.option("--reason", default="manual", show_default=True, help="Why (up to 50 characters).")
+@click.option("--reason", default="manual", show_default=True,
+              help="Why (one line, up to 50 characters).")
 @click.pass_context
 @library_errors
 def subscribers_suppress(ctx: click.Context, email: str, reason: str) -> None:
@@ -128,25 +130,29 @@ def subscribers_suppress(ctx: click.Context, email: str, reason: str) -> None:
 
         newsletter subscribers suppress ada@example.org --reason "asked by phone"
     """
-    _flows(ctx).suppress(email, reason)
-    click.echo(f"{email}: suppressed ({reason[:50]}).")
+    with open_newsletter(ctx).session() as session:
+        admin.suppress(session, email, reason, actor="cli")
+    click.echo(f"{email}: suppressed ({admin.check_reason(reason)}).")
 
 
 @subscribers.command("unsuppress")
 @click.argument("email")
+@click.option("--reason", default="manual", show_default=True,
+              help="Why (one line, up to 50 characters; kept in the audit log).")
 @click.pass_context
 @library_errors
-def subscribers_unsuppress(ctx: click.Context, email: str) -> None:
+def subscribers_unsuppress(ctx: click.Context, email: str, reason: str) -> None:
     """Allow an address to be mailed again (its subscriber status is left as it is).
 
     Example:
 
-        newsletter subscribers unsuppress ada@example.org
+        newsletter subscribers unsuppress ada@example.org --reason "asked to come back"
     """
-    reason = _flows(ctx).unsuppress(email)
-    if reason is None:
+    with open_newsletter(ctx).session() as session:
+        was = admin.unsuppress(session, email, reason, actor="cli")
+    if was is None:
         raise ContentError("this address is not suppressed", field="email")
-    click.echo(f"{email}: no longer suppressed (was: {reason}).")
+    click.echo(f"{email}: no longer suppressed (was: {was}).")
 
 
 @subscribers.command("purge-unconfirmed")
