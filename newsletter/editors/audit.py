@@ -3,6 +3,7 @@ action and its entry are kept or lost together."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,13 +45,33 @@ class AuditPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def entries(session: Session, *, page: int = 1, per_page: int = 50) -> AuditPage:
-    """Newest first."""
+ACTION_PREFIXES = ("login", "summary", "edition", "schedule", "send", "subscriber", "editor")
+"""The areas the log can be filtered by: an action belongs to the first word it starts with."""
+
+
+def entries(session: Session, *, page: int = 1, per_page: int = 50, action: str = "",
+            actor: str = "") -> AuditPage:
+    """Newest first; only actions starting with `action` (one of ACTION_PREFIXES) and only
+    those of `actor` (an address, any case), when given."""
     page = max(1, page)
-    total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    where = []
+    if action:
+        if action not in ACTION_PREFIXES:
+            raise ValueError(f"unknown action area {action!r}")
+        where.append(AuditEntry.action.startswith(action, autoescape=True))
+    if actor:
+        where.append(func.lower(AuditEntry.actor) == actor.strip().lower()[:254])
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
+    rows = session.scalars(select(AuditEntry).where(*where)
+                           .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return AuditPage(list(rows), total, page, per_page)
+
+
+def detail_lines(entry: AuditEntry) -> list[tuple[str, str]]:
+    """The detail as (key, value) text, values that are not text as compact JSON."""
+    return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+            for k, v in (entry.detail or {}).items()]
 
 
 def as_document(entry: AuditEntry) -> dict[str, Any]:

@@ -252,6 +252,18 @@ def remove_editor(db: Session, editor_id: int) -> ResponseReturnValue:
 @blueprint.route("/audit")
 @requires(Role.OWNER)
 def audit_log(db: Session) -> ResponseReturnValue:
+    """Filtered by area (`action`, one of audit.ACTION_PREFIXES) and `actor`; anything else in
+    those fields is ignored with a message next to it (400), not queried."""
     page = request.args.get("page", "1")
     number = int(page) if page.isdigit() and len(page) < 7 else 1
-    return render_template("admin/audit.html", log=audit.entries(db, page=number, per_page=PER_PAGE))
+    action, actor = request.args.get("action", "")[:20], request.args.get("actor", "")[:320].strip()
+    errors = {}
+    if action and action not in audit.ACTION_PREFIXES:
+        errors["action"], action = "Choose one of the areas in the list.", ""
+    if len(actor) > 254:
+        errors["actor"] = "An address is at most 254 characters."
+    log = audit.entries(db, page=number, per_page=PER_PAGE, action=action,
+                        actor="" if "actor" in errors else actor)
+    return render_template("admin/audit.html", log=log, action=action, actor=actor,
+                           areas=audit.ACTION_PREFIXES, errors=errors,
+                           lines=audit.detail_lines), 400 if errors else 200
