@@ -109,7 +109,7 @@ def _orphaned_sql(live: set[str]) -> ColumnElement[bool]:
 def live_counts(nl: Newsletter, month: str, now: datetime | None = None, *,
                 window: float = 60.0) -> dict[str, Any]:
     """What a watched send shows, from grouped counts only: the ledger's counts (dead runs'
-    in-flight rows as uncertain), messages per second over the last `window` seconds, the
+    in-flight rows as uncertain), messages per second over the last `window` seconds (or since the first send, if later), the
     seconds left at that rate (None when unknown), the first and last send, and whether the send
     is over (nothing pending or in flight and no live run)."""
     now = now or utcnow()
@@ -125,6 +125,8 @@ def live_counts(nl: Newsletter, month: str, now: datetime | None = None, *,
             Delivery.sent_at >= now - timedelta(seconds=window))) or 0
         first, last = _first_and_last(session, edition.id)
         status = edition.status.value
+    if first is not None:  # a send younger than the window: its rate over its own age
+        window = min(window, max((now - first).total_seconds(), 1.0))
     rate = recent / window
     left = counts["pending"] + counts["in_flight"] + counts["failed"]
     return {"month": month, "edition_status": status, "counts": counts, "per_second": rate,
