@@ -109,9 +109,9 @@ def _orphaned_sql(live: set[str]) -> ColumnElement[bool]:
 def live_counts(nl: Newsletter, month: str, now: datetime | None = None, *,
                 window: float = 60.0) -> dict[str, Any]:
     """What a watched send shows, from grouped counts only: the ledger's counts (dead runs'
-    in-flight rows as uncertain), messages per second over the last `window` seconds (or since the first send, if later), the
-    seconds left at that rate (None when unknown), the first and last send, and whether the send
-    is over (nothing pending or in flight and no live run)."""
+    in-flight rows as uncertain), messages per second over the last `window` seconds (or since
+    the first send, if later), the seconds left at that rate (None when unknown), the first and
+    last send, and whether the send is over (nothing pending or in flight and no live run)."""
     now = now or utcnow()
     with nl.session() as session:
         edition = get_edition(session, month)
