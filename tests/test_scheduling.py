@@ -32,6 +32,7 @@ import newsletter.cli.schedule  # noqa: F401  (registers the commands)
 from newsletter.catcher import SMTPCatcher, free_port
 from newsletter.content.models import Edition, EditionStatus, Summary, SummaryStatus
 from newsletter.context import Newsletter
+from newsletter.errors import StateError
 from newsletter.notify.notifier import Notifier
 from newsletter.notify.outbox import EditorNote, claim_retry
 from newsletter.schedule.editions import (
@@ -502,3 +503,32 @@ def test_run_serves_the_web_app_and_sends_on_time(loaded_nl: Newsletter, smtp_se
     finally:
         stop(process)
     assert Counter(to_subscribers(smtp_server)) == Counter(SUBSCRIBERS)
+
+
+def test_an_undo_that_meets_the_schedulers_claim_never_turns_a_send_back_into_a_draft(
+        loaded_nl: Newsletter) -> None:
+    """The scheduler's claim holds the edition's row (status → sending, not yet committed) while
+    the console's undo arrives: the undo waits for it, then finds the edition sending and says so,
+    instead of overwriting `sending` with `draft` after the send has begun."""
+    set_scheduled(loaded_nl, datetime.now(UTC) + timedelta(seconds=30))
+    outcome: list[object] = []
+    with loaded_nl.session() as claiming:
+        claiming.execute(update(Edition).where(Edition.month == MONTH)
+                         .values(status=EditionStatus.SENDING))  # the row is locked from here
+
+        def undo() -> None:
+            try:
+                outcome.append(unschedule(loaded_nl, MONTH))
+            except StateError as err:
+                outcome.append(err)
+
+        undoing = threading.Thread(target=undo)
+        undoing.start()
+        undoing.join(0.5)  # SQLite: the undo waits for the write lock; PostgreSQL: for the row
+        assert undoing.is_alive() and outcome == []
+    undoing.join(30)
+    [result] = outcome
+    assert isinstance(result, StateError) and "sending, not scheduled" in str(result)
+    with loaded_nl.session() as session:
+        edition = session.query(Edition).filter_by(month=MONTH).one()
+        assert edition.status is EditionStatus.SENDING and edition.scheduled_at is not None

@@ -173,12 +173,21 @@ def _put_on_schedule(nl: Newsletter, month: str, when: datetime, tz: str) -> Sch
 
 
 def unschedule(nl: Newsletter, month: str) -> ScheduleRow:
-    """Take the edition off the schedule (back to draft); a running send is not affected."""
+    """Take the edition off the schedule (back to draft); a running send is not affected.
+
+    One conditional UPDATE, as `claim` makes its own: when a scheduler claims the edition at the
+    same moment (the console's undo near the end of its window), exactly one of them wins, and an
+    edition already sending is never turned back into a draft."""
     with nl.session() as session:
         edition = get_edition(session, month)
-        if edition.status not in (EditionStatus.SCHEDULED, EditionStatus.MISSED):
+        hit = session.execute(update(Edition).where(
+            Edition.id == edition.id,
+            Edition.status.in_((EditionStatus.SCHEDULED, EditionStatus.MISSED)))
+            .values(status=EditionStatus.DRAFT, scheduled_at=None)
+            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        session.refresh(edition)
+        if hit != 1:
             raise StateError(f"the {month} edition is {edition.status.value}, not scheduled")
-        edition.status, edition.scheduled_at = EditionStatus.DRAFT, None
         return _row(edition, nl.config.timezone)
 
 
