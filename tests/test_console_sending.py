@@ -30,7 +30,7 @@ from newsletter.editors.models import AuditEntry
 from newsletter.feedback.events import EventKind, FeedbackEvent, Source
 from newsletter.feedback.record import record_events
 from newsletter.schedule.editions import ScheduleError, check_time, local_to_utc
-from newsletter.sending import ledger
+from newsletter.sending import ledger, report
 from newsletter.sending.models import Delivery, DeliveryStatus
 from newsletter.sending.run import send_edition
 from newsletter.web import create_app
@@ -412,3 +412,18 @@ def test_the_schedule_page_shows_the_monthly_rule(make_newsletter: MakeNewslette
     assert "first tuesday 09:00 (America/Toronto)" in text
     assert page.xpath("//h3[@id='next-title']/following-sibling::ul[1]/li[contains(., 'send for')]")
     assert "No scheduler runs in this web server's process" in text
+
+
+def test_the_rate_of_a_send_younger_than_a_minute_is_over_its_own_age(
+        make_newsletter: MakeNewsletter, server: SMTPCatcher) -> None:
+    """Ten seconds into a send, N messages sent is N/10 a second, not N/60 (the watch page said
+    0.1 a second for a send running at 2); a minute after its last message the rate is 0."""
+    loaded = make_newsletter(smtp_host=server.host, smtp_port=server.port)
+    load_month(loaded)
+    send_edition(loaded, MONTH)
+    first, last = report.first_and_last_sent(loaded, MONTH)
+    assert first is not None and last is not None and last - first < timedelta(seconds=5)
+    sent = report.live_counts(loaded, MONTH, now=first + timedelta(seconds=10))
+    assert sent["counts"]["sent"] > 0
+    assert sent["per_second"] == pytest.approx(sent["counts"]["sent"] / 10)
+    assert report.live_counts(loaded, MONTH, now=last + timedelta(seconds=61))["per_second"] == 0
