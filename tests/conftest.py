@@ -19,6 +19,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
@@ -28,6 +29,7 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.context import Newsletter
+from newsletter.editors import passwords
 from newsletter.web import create_app
 
 from .fault_server import FaultyHandler, faulty_server
@@ -228,3 +230,13 @@ def handler() -> FaultyHandler:
 def server(handler: FaultyHandler) -> Iterator[SMTPCatcher]:
     with faulty_server(handler) as catcher:
         yield catcher
+
+
+@pytest.fixture
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its smallest cost, for tests of sign-ins and pages rather than of hashing, so
+    twenty sign-ins take a second on a loaded machine (test_console_auth tests the real
+    parameters)."""
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                            parallelism=1))
+    passwords._dummy_hash.cache_clear()

@@ -8,76 +8,26 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from newsletter.content.models import Summary
 from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.context import Newsletter
 from newsletter.editors.models import Editor, EditorSession
 from newsletter.taxonomy import default_topics
-from newsletter.web import create_app
 from subscribers.models import ConsentMethod, Subscriber
 from subscribers.store import add_subscriber
 
 from .builders import SUMMARIES
 from .conftest import REPO, TEST_SECRET
+from .email_support import scrolls_sideways, serious  # noqa: F401  (the console tests' axe)
 
-AXE = REPO / "tests" / "assets" / "axe-core" / "axe.min.js"
 TOPICS = default_topics()
-
-
-@contextmanager
-def live_app(nl: Newsletter) -> Iterator[str]:
-    """`nl`'s app (testing mode) on werkzeug's threaded server on 127.0.0.1; yields its base URL.
-    The server is made first so `nl`'s base_url can be the server's own (see `serving`)."""
-    holder: dict[str, Any] = {"app": create_app(nl, testing=True)}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@dataclass
-class Served:
-    """A server whose port is known before the Newsletter is opened (base_url must name it)."""
-
-    server: Any
-    base: str
-    holder: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def make(cls) -> Served:
-        holder: dict[str, Any] = {}
-        server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
-                             threaded=True)
-        return cls(server, f"http://127.0.0.1:{server.port}", holder)
-
-    @contextmanager
-    def serving(self, nl: Newsletter) -> Iterator[Flask]:
-        app = create_app(nl, testing=True)
-        self.holder["app"] = app
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app
-        finally:
-            self.server.shutdown()
-            self.server.server_close()
-            thread.join(5)
 
 
 # --- a seeded store ------------------------------------------------------------------------------
@@ -193,19 +143,6 @@ def values_for(seeded: Seeded) -> dict[str, str]:
 
 
 # --- axe-core and the phone width ----------------------------------------------------------------
-
-def serious(page: Any) -> list[tuple[str, str, list[Any]]]:
-    """axe-core's serious and critical violations on the page: (rule, impact, first targets)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def scrolls_sideways(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth > "
-                              "document.documentElement.clientWidth"))
-
 
 OVERFLOWING = """() => {
   const width = document.documentElement.clientWidth, found = [];

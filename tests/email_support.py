@@ -138,6 +138,20 @@ def scroll_width(page: Page, html: str) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
 
 
+def serious(page: Page) -> list[tuple[str, str, list[object]]]:
+    """axe-core's serious and critical violations on the page as it is: (rule, impact, the first
+    three targets)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def scrolls_sideways(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth > "
+                              "document.documentElement.clientWidth"))
+
+
 def axe_violations(page: Page, html: str) -> list[dict[str, object]]:
     """axe-core's serious and critical violations of the page, as `(id, impact, nodes)` dicts."""
     page.set_content(html, wait_until="load")

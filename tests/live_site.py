@@ -1,5 +1,6 @@
-"""The app under werkzeug's threaded HTTP server on 127.0.0.1, and requests to it on a fresh
-connection each, never following a redirect: what the webhook and click tests send and read."""
+"""The app under werkzeug's threaded HTTP server on 127.0.0.1 (`live_site`, or `Served` when the
+newsletter's base URL must name the server's own port), and requests to it on a fresh connection
+each, never following a redirect: what the webhook, click and browser tests send and read."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import Flask
 from werkzeug.serving import make_server
 
 from newsletter.context import Newsletter
@@ -68,3 +70,35 @@ def live_site(nl: Newsletter) -> Iterator[LiveSite]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@dataclass
+class Served:
+    """A server whose port is known before the Newsletter is opened, so its base_url (the links
+    in mail, the console's cookies) can be the server's own: `make()`, open the newsletter on
+    `base`, then `serving(nl)`."""
+
+    server: Any
+    base: str
+    holder: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls) -> Served:
+        holder: dict[str, Any] = {}
+        server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
+                             threaded=True)
+        return cls(server, f"http://127.0.0.1:{server.port}", holder)
+
+    @contextmanager
+    def serving(self, nl: Newsletter, *, testing: bool = True) -> Iterator[Flask]:
+        """`testing=False`: production mode, where mail goes out after each response."""
+        app = create_app(nl, testing=testing)
+        self.holder["app"] = app
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join(5)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -20,19 +19,18 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.context import Newsletter
 from newsletter.sending.engine import Sender
 from newsletter.transports import make_transport
-from newsletter.web import create_app
 from subscribers.models import SubscriberStatus
 from subscribers.store import find
 
 from .builders import MONTH, SUMMARIES, load_month
 from .conftest import REPO, make_config
+from .live_site import Served
 from .test_send_smtp import headlines
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -52,21 +50,14 @@ pytestmark = [pytest.mark.browser,
 @pytest.fixture
 def site(sqlite_url: str, smtp_server: SMTPCatcher) -> Iterator[tuple[str, Newsletter]]:
     """The app under werkzeug's threaded server on 127.0.0.1; base_url is the server's own."""
-    holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
-    base = f"http://127.0.0.1:{server.port}"
-    nl = Newsletter.open(make_config(sqlite_url, base_url=base, smtp_host=smtp_server.host,
+    served = Served.make()
+    nl = Newsletter.open(make_config(sqlite_url, base_url=served.base, smtp_host=smtp_server.host,
                                      smtp_port=smtp_server.port))
     nl.init()
-    holder["app"] = create_app(nl)  # production mode: mail goes out after each response
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base, nl
+        with served.serving(nl, testing=False):  # production mode: mail goes out after each response
+            yield served.base, nl
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         nl.close()
 
 

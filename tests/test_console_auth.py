@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
-from newsletter.editors import audit, passwords, remove_editor
+from newsletter.editors import audit, remove_editor
 from newsletter.editors.accounts import authenticate, check_second_factor
 from newsletter.editors.models import AuditEntry, Editor, EditorSession, RecoveryCode, Role
 from newsletter.editors.totp import SecretBox, accepted_step, new_recovery_codes
@@ -38,15 +38,6 @@ def team(newsletter: Newsletter) -> Newsletter:
     make_editor(newsletter, OWNER, name="Olive Owner", role=Role.OWNER)
     make_editor(newsletter, EDITOR, name="Eddie Editor")
     return newsletter
-
-
-@pytest.fixture
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests of counting, not of hashing: argon2id with its smallest cost, so twenty sign-ins take
-    a second on a loaded machine (the parameters themselves are tested below)."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
 
 
 def admin_rules(app: Flask) -> list[tuple[str, str, str]]:

@@ -6,7 +6,6 @@ violation and no horizontal scroll at 375 px. Screenshots go to test-artifacts/c
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pyotp
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
@@ -33,6 +31,7 @@ from .console_journey_support import (
     values_for,
 )
 from .console_support import PASSWORD, make_editor
+from .live_site import Served
 from .test_web_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 
 SHOTS = REPO / "test-artifacts" / "console"
@@ -44,22 +43,15 @@ pytestmark = [pytest.mark.browser,
 
 @pytest.fixture
 def console(sqlite_url: str, smtp_server: SMTPCatcher) -> Iterator[tuple[str, Newsletter, str]]:
-    holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
-    base = f"http://127.0.0.1:{server.port}"
-    nl = Newsletter.open(make_config(sqlite_url, base_url=base, smtp_host=smtp_server.host,
+    served = Served.make()
+    nl = Newsletter.open(make_config(sqlite_url, base_url=served.base, smtp_host=smtp_server.host,
                                      smtp_port=smtp_server.port))
     nl.init()
     secret = make_editor(nl, EMAIL, name="Ada <b>Lovelace</b>", role=Role.OWNER, totp=True)
-    holder["app"] = create_app(nl, testing=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base, nl, secret or ""
+        with served.serving(nl):
+            yield served.base, nl, secret or ""
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         nl.close()
 
 
@@ -105,7 +97,6 @@ def test_sign_in_with_totp_and_revoke_a_session_through_htmx(
     assert page.url.endswith("/admin/login")
 
 
-_serious = serious
 
 SENT_MONTH, DRAFT_MONTH = "2015-01", "2015-02"
 """Pages that take a month are seen for a sent edition (watch, report) and a draft one."""
@@ -150,7 +141,7 @@ def test_axe_and_a_phone_width_on_every_console_page(
     found: dict[str, Any] = {}
 
     def check(name: str) -> None:
-        problems = _serious(page)
+        problems = serious(page)
         if problems:
             found[name] = problems
         wide = sideways(page)

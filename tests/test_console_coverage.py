@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,38 +18,31 @@ from typing import Any
 
 import lxml.html
 import pytest
-from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from sqlalchemy import insert, select, update
-from werkzeug.serving import make_server
 
 from newsletter.content.store import assemble_edition, upsert_summary
 from newsletter.context import Newsletter
 from newsletter.coverage import Coverage, TopicCoverage, topic_coverage
 from newsletter.db import utcnow
 from newsletter.db.models import Topic
-from newsletter.editors import audit, passwords
+from newsletter.editors import audit
 from newsletter.editors.models import AuditEntry, Role
-from newsletter.web import create_app
 from subscribers.models import Subscriber, SubscriberStatus, subscriber_topics
 from subscribers.store import add_subscriber, suppress
 
 from .builders import SUMMARIES
 from .conftest import REPO, RunCli, make_config
+from .console_journey_support import serious
 from .console_support import PASSWORD, csrf, make_editor, sign_in
+from .live_site import Served
 from .test_web_browser import AXE, CHROMIUM, browser  # noqa: F401  (the fixture)
 
 OWNER = "owner@example.org"
 EDITOR = "editor@example.org"
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sign-ins, not hashing, are under test here: argon2id at its smallest cost."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture
@@ -367,31 +359,17 @@ SHOTS = REPO / "test-artifacts" / "console"
 @pytest.fixture
 def console(sqlite_url: str) -> Iterator[tuple[str, Newsletter]]:
     """The app on a loopback port, on a store with the hand-built coverage and log, an owner."""
-    holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
-    base = f"http://127.0.0.1:{server.port}"
-    nl = Newsletter.open(make_config(sqlite_url, base_url=base))
+    served = Served.make()
+    nl = Newsletter.open(make_config(sqlite_url, base_url=served.base))
     nl.init()
     make_editor(nl, OWNER, name="Olive Owner", role=Role.OWNER)
     build(nl)
     seed_log(nl)
-    holder["app"] = create_app(nl, testing=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base, nl
+        with served.serving(nl):
+            yield served.base, nl
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         nl.close()
-
-
-def serious(page: Any) -> list[tuple[str, str, list[Any]]]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.browser

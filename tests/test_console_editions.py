@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from lxml import html as lxml_html
 from sqlalchemy import func, select, update
@@ -24,7 +23,6 @@ from newsletter.content.models import Edition, EditionStatus, Summary
 from newsletter.content.store import edition_content, get_edition
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
-from newsletter.editors import passwords
 from newsletter.editors.models import AuditEntry
 from newsletter.preview import preview_message
 from newsletter.sending.models import Delivery
@@ -42,20 +40,12 @@ from .test_console_browser import console  # noqa: F401  (the fixture: the app o
 from .test_console_browser import sign_in as sign_in_browser
 from .test_web_browser import browser  # noqa: F401  (the fixture)
 
-pytestmark = pytest.mark.slow  # each test renders the edition (premailer) a few times: ~1 s
+# slow: each test renders the edition (premailer) a few times, about 1 s
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cheap_hashing")]
 EDITOR = "ed@example.org"
 PAGE = f"/admin/editions/{MONTH}"
 SCRIPT = '<script>alert("x")</script>'
 SIGNED = re.compile(r"(/[a-z]+/[A-Za-z0-9_-]{8,})\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests of editions, not of hashing: argon2id at its smallest cost (test_console_auth
-    tests the real parameters)."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture

@@ -38,9 +38,10 @@ from newsletter.sending.models import Delivery, DeliveryStatus
 from newsletter.sending.report import plan_without_sending
 
 from .conftest import REPO, make_config
-from .console_journey_support import TOPICS, Served, audience, seed_audience, start_scheduler
+from .console_journey_support import TOPICS, audience, seed_audience, start_scheduler
 from .console_support import PASSWORD, make_editor
 from .crossref_support import ARTICLE_DOI, NOT_FOUND, FakeCrossref, fake_crossref
+from .live_site import Served
 from .test_scheduling import stop, wait_for
 from .test_web_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 

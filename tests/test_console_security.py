@@ -17,7 +17,6 @@ from typing import Any
 
 import lxml.html
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import MetaData, select
@@ -25,7 +24,6 @@ from sqlalchemy import MetaData, select
 from newsletter.catcher import SMTPCatcher
 from newsletter.content.models import Summary
 from newsletter.context import Newsletter
-from newsletter.editors import passwords
 from newsletter.editors.models import Role
 from newsletter.taxonomy import default_topics
 from subscribers.models import Subscriber
@@ -45,12 +43,8 @@ SKIPPED_TABLES = {"editor_sessions", "alembic_version", "apscheduler_jobs"}
 
 
 @pytest.fixture
-def team(newsletter: Newsletter, monkeypatch: pytest.MonkeyPatch) -> tuple[Newsletter, Seeded]:
-    """Two editors and a seeded month. Tests of authorisation, not of hashing: argon2id at its
-    smallest cost (test_console_auth tests the real parameters)."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
+def team(newsletter: Newsletter, cheap_hashing: None) -> tuple[Newsletter, Seeded]:
+    """Two editors and a seeded month (tests of authorisation, not of hashing)."""
     make_editor(newsletter, OWNER, name="Olive Owner", role=Role.OWNER)
     make_editor(newsletter, EDITOR, name="Eddie Editor")
     return newsletter, seed_console(newsletter, MONTH, editor_email=OWNER)
@@ -356,7 +350,7 @@ def test_script_in_a_summary_never_runs_in_chromium(sqlite_url: str, browser: An
     """The payload logs 31337/31338 if it ever runs: in the summary form's live preview, the
     edition page and the framed email. The console's CSP is on (no bypass)."""
     from .conftest import make_config
-    from .console_journey_support import Served
+    from .live_site import Served
     from .test_console_browser import sign_in as browser_sign_in
 
     served = Served.make()

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html as lxml_html
@@ -25,7 +24,6 @@ from newsletter.catcher import SMTPCatcher
 from newsletter.content.history_models import EditorialUpdate
 from newsletter.content.models import Edition, EditionStatus, Summary
 from newsletter.context import Newsletter
-from newsletter.editors import passwords
 from newsletter.editors.models import AuditEntry
 from newsletter.feedback.events import EventKind, FeedbackEvent, Source
 from newsletter.feedback.record import record_events
@@ -48,13 +46,7 @@ PAGE = f"/admin/editions/{MONTH}"
 COUNT_IDS = ("count-pending", "count-in-flight", "count-sent", "count-failed", "count-rejected",
              "count-uncertain")
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its smallest cost: these tests are about sending, not hashing."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -24,7 +23,6 @@ from werkzeug.test import EnvironBuilder, TestResponse
 
 from newsletter.content.models import Edition
 from newsletter.context import Newsletter
-from newsletter.editors import passwords
 from newsletter.editors.models import AuditEntry, Role
 from newsletter.sending.models import Delivery, DeliveryStatus
 from subscribers.addresses import address_hash
@@ -53,13 +51,7 @@ HOSTILE_PROBLEMS = [("5", "email"), ("6", "name"), ("8", "topics"), ("9", "topic
                     ("10", "name"), ("11", "name"), ("12", "–"),
                     ("14", "email"), ("14", "name"), ("14", "topics")]
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sign-ins, not hashing, are under test here: argon2id at its smallest cost."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

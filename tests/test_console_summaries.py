@@ -8,18 +8,15 @@ and refuses POSTs without CSRF and anonymous requests."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lxml.html
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from newsletter.content.autosave import SummaryAutosave
 from newsletter.content.history_models import EditorialUpdate, SummaryRevision
@@ -27,7 +24,6 @@ from newsletter.content.models import Summary
 from newsletter.content.revisions import summary_draft
 from newsletter.content.summary_file import parse_summary
 from newsletter.context import Newsletter
-from newsletter.editors import passwords
 from newsletter.editors.models import AuditEntry
 from newsletter.taxonomy import research_type_slugs, topic_slugs
 from newsletter.web import create_app
@@ -35,6 +31,7 @@ from newsletter.web import create_app
 from .conftest import MakeNewsletter, RunCli, make_config
 from .console_support import PASSWORD, csrf, make_editor, sign_in
 from .crossref_support import ARTICLE_DOI, CHAPTER_DOI, FAILING, NOT_FOUND, fake_crossref
+from .live_site import Served
 from .test_web_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 
 EMAIL = "ada@example.org"
@@ -71,13 +68,7 @@ The alliance *matters*.
 Attend to it.
 """
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests of the summary pages, not of hashing: argon2id at its smallest cost."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                            parallelism=1))
-    passwords._dummy_hash.cache_clear()
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture
@@ -467,22 +458,14 @@ def test_every_post_needs_the_csrf_token_and_a_session(console: tuple[Newsletter
 def live_console(sqlite_url: str) -> Iterator[tuple[str, Newsletter]]:
     """The app on a real WSGI server, with a Crossref on loopback, for Chromium."""
     with fake_crossref() as fake:
-        holder: dict[str, Any] = {}
-        server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
-                             threaded=True)
-        base = f"http://127.0.0.1:{server.port}"
-        nl = Newsletter.open(make_config(sqlite_url, base_url=base, crossref_url=fake.url))
+        served = Served.make()
+        nl = Newsletter.open(make_config(sqlite_url, base_url=served.base, crossref_url=fake.url))
         nl.init()
         make_editor(nl, EMAIL)
-        holder["app"] = create_app(nl, testing=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
         try:
-            yield base, nl
+            with served.serving(nl):
+                yield served.base, nl
         finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
             nl.close()
 
 

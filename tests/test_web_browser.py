@@ -11,24 +11,22 @@ from __future__ import annotations
 import os
 import re
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from newsletter.archive.importer import import_archive
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
 from newsletter.tokens import Purpose
-from newsletter.web import create_app
 from subscribers.store import find
 
 from .conftest import REPO, make_config
+from .email_support import AXE, serious  # noqa: F401  (AXE: for the other browser tests)
+from .live_site import Served
 from .test_browser_journey import wait_for
 from .test_search import SEED
 from .test_web import sign
@@ -36,7 +34,6 @@ from .test_web import sign
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-AXE = REPO / "tests" / "assets" / "axe-core" / "axe.min.js"
 SHOTS = REPO / "test-artifacts" / "web"
 README_SHOT = REPO / "docs" / "img" / "signup-fr.png"
 MAX_TAB_STOPS = 12
@@ -47,22 +44,15 @@ pytestmark = [pytest.mark.browser,
 
 @pytest.fixture
 def site(sqlite_url: str, smtp_server: SMTPCatcher) -> Iterator[tuple[str, Newsletter]]:
-    holder: dict[str, Any] = {}
-    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True)
-    base = f"http://127.0.0.1:{server.port}"
-    nl = Newsletter.open(make_config(sqlite_url, base_url=base, smtp_host=smtp_server.host,
+    served = Served.make()
+    nl = Newsletter.open(make_config(sqlite_url, base_url=served.base, smtp_host=smtp_server.host,
                                      smtp_port=smtp_server.port))
     nl.init()
     assert not import_archive(nl, SEED).problems
-    holder["app"] = create_app(nl, testing=True)  # mail inline, so the test can read it at once
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base, nl
+        with served.serving(nl):  # testing: mail inline, so the test can read it at once
+            yield served.base, nl
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         nl.close()
 
 
@@ -258,13 +248,6 @@ def test_signup_and_preferences_in_french(site: tuple[str, Newsletter], browser,
     context.close()
 
 
-def _serious(page) -> list[tuple[str, str, list[Any]]]:  # type: ignore[no-untyped-def]
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing_serious_on_any_page(site: tuple[str, Newsletter], browser,  # type: ignore[no-untyped-def]
                                                 scheme: str) -> None:
@@ -289,12 +272,12 @@ def test_axe_finds_nothing_serious_on_any_page(site: tuple[str, Newsletter], bro
     found = {}
     for url in pages:
         page.goto(url)
-        problems = _serious(page)
+        problems = serious(page)
         if problems:
             found[url] = problems
     page.goto(f"{base}/subscribe?lang=fr")
     page.click("details.topic-picker > summary")
-    opened = _serious(page)
+    opened = serious(page)
     if opened:
         found["signup, list open"] = opened
     assert found == {}
