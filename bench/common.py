@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -188,6 +189,40 @@ def make_config(database_url: str, **overrides: object) -> Config:
 
 def open_store(db_path: Path | str, **overrides: object) -> Newsletter:
     return Newsletter.open(make_config(f"sqlite:///{db_path}", **overrides))
+
+
+@contextlib.contextmanager
+def fresh_store(kind: str, postgres: str | None) -> Iterator[Newsletter]:
+    """An initialised, empty store, removed after: a SQLite file in a temp dir ("SQLite"), or a
+    new schema in the `postgres` database ("PostgreSQL")."""
+    from sqlalchemy import create_engine, text
+
+    if kind == "SQLite":
+        folder = Path(tempfile.mkdtemp(prefix="nl-bench-"))
+        nl = open_store(folder / "newsletter.db")
+        try:
+            nl.init()
+            yield nl
+        finally:
+            nl.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    assert postgres is not None
+    base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    nl = Newsletter.open(make_config(
+        f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"))
+    try:
+        nl.init()
+        yield nl
+    finally:
+        nl.close()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def load_examples(nl: Newsletter) -> None:

@@ -25,9 +25,7 @@ import re
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -422,41 +420,6 @@ def _a_revision(session: Any, summary_id: int | None) -> int | None:
 
 # ---------------------------------------------------------------------------- stores
 
-@contextmanager
-def store(kind: str, postgres: str | None) -> Iterator[Newsletter]:
-    """An initialised, empty store: a SQLite file in a temp dir, or a new PostgreSQL schema."""
-    import shutil
-    import tempfile
-
-    from sqlalchemy import create_engine
-    if kind == "SQLite":
-        folder = Path(tempfile.mkdtemp(prefix="nl-bench-"))
-        nl = common.open_store(folder / "newsletter.db")
-        try:
-            nl.init()
-            yield nl
-        finally:
-            nl.close()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    assert postgres is not None
-    base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    nl = Newsletter.open(common.make_config(
-        f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"))
-    try:
-        nl.init()
-        yield nl
-    finally:
-        nl.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def report(kind: str, results: list[PageTime]) -> tuple[list[str], dict[str, Any]]:
     """Print the table; (pages that missed, figures)."""
     missed, rows = [], []
@@ -508,7 +471,7 @@ def main() -> int:
         f"{common.machine()}")
     figures, all_missed = {}, []
     for kind in kinds:
-        with store(kind, args.postgres) as nl:
+        with common.fresh_store(kind, args.postgres) as nl:
             with common.timed() as t:
                 seeded = seed(nl, subscribers=args.subscribers, editions=args.editions,
                               seed=args.seed)

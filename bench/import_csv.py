@@ -20,9 +20,6 @@ import os
 import random
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,43 +45,6 @@ def write_csv(n: int, seed: int) -> bytes:
         lines.append(f'{common._ascii(first)}.{common._ascii(last)}.{i}@{domain},"{name}",'
                      f'{chosen},{rng.choice(("", "en", "fr"))}')
     return ("\r\n".join(lines) + "\r\n").encode()
-
-
-@contextmanager
-def fresh_store(kind: str, postgres: str | None) -> Iterator[Any]:
-    """An initialised, empty store: a SQLite file in a temp dir, or a new PostgreSQL schema."""
-    import shutil
-    import tempfile
-
-    from sqlalchemy import create_engine, text
-
-    from newsletter.context import Newsletter
-    if kind == "SQLite":
-        folder = Path(tempfile.mkdtemp(prefix="nl-bench-"))
-        nl = Newsletter.open(common.make_config(f"sqlite:///{folder / 'newsletter.db'}"))
-        try:
-            nl.init()
-            yield nl
-        finally:
-            nl.close()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    assert postgres is not None
-    base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    nl = Newsletter.open(common.make_config(
-        f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"))
-    try:
-        nl.init()
-        yield nl
-    finally:
-        nl.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def import_file(nl: Any, data: bytes) -> tuple[float, float, float, Any, int]:
@@ -127,7 +87,7 @@ def core_floor(nl: Any, people: list[dict[str, Any]], links: list[dict[str, Any]
 
 
 def measure(kind: str, postgres: str | None, data: bytes, n: int) -> dict[str, Any]:
-    with fresh_store(kind, postgres) as nl:
+    with common.fresh_store(kind, postgres) as nl:
         parse_s, first_s, first_cpu, report, problems = import_file(nl, data)
         if (report.added, problems) != (n, 0):
             raise SystemExit(f"{kind}: expected {n:,} added and no problems, got "
@@ -136,7 +96,7 @@ def measure(kind: str, postgres: str | None, data: bytes, n: int) -> dict[str, A
         if again.unchanged != n:
             raise SystemExit(f"{kind}: the second import changed {n - again.unchanged:,} rows")
         people, links = written_rows(nl)
-    with fresh_store(kind, postgres) as nl:
+    with common.fresh_store(kind, postgres) as nl:
         floor_s, floor_cpu = core_floor(nl, people, links)
     return {"rows": n, "topic_rows": len(links), "parse_seconds": parse_s,
             "import_seconds": first_s, "import_cpu_seconds": first_cpu,
