@@ -13,6 +13,7 @@ import idna
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from newsletter.db.paging import page_count
 from newsletter.editors import audit
 from newsletter.errors import ContentError
 from newsletter.taxonomy import topic_slugs
@@ -64,7 +65,7 @@ class SubscriberPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 def _search_text(query: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..db.paging import page_count
 from .models import AuditEntry
 
 CLI_CLIENT = "cli"
@@ -42,7 +43,7 @@ class AuditPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 ACTION_PREFIXES = ("login", "summary", "edition", "schedule", "send", "subscriber", "editor")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from newsletter.content.models import Edition, EditionStatus
 from newsletter.context import Newsletter
 from newsletter.db import utcnow
+from newsletter.db.paging import page_count
 from newsletter.editors import audit
 from newsletter.errors import ConfigError, ContentError, NewsletterError, SendInProgress
 from newsletter.schedule import editions as schedules_lib
@@ -278,7 +279,7 @@ def report(db: Session, month: str) -> ResponseReturnValue:
                                attention_offset=(page - 1) * PER_PAGE, attention_limit=PER_PAGE)
     first, last = first_and_last_sent(newsletter(), edition.month)
     seconds = (last - first).total_seconds() if first and last else 0.0
-    pages = max(1, -(-document["attention_total"] // PER_PAGE))
+    pages = page_count(document["attention_total"], PER_PAGE)
     return _page("admin/report.html", edition=edition, doc=document, page=page, pages=pages,
                  first=_times(first), last=_times(last),
                  rate=document["counts"]["sent"] / seconds if seconds else None,

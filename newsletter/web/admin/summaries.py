@@ -42,6 +42,7 @@ from newsletter.content.updates import acknowledge, check_updates, client_of
 from newsletter.crossref import BLOCKING_KINDS, LookupFailure
 from newsletter.db import utcnow
 from newsletter.db.models import ResearchType, Topic
+from newsletter.db.paging import page_count
 from newsletter.domain import Named, SummaryItem
 from newsletter.editors import audit
 from newsletter.errors import ContentError, ContentErrors
@@ -117,7 +118,7 @@ def summaries(db: Session) -> ResponseReturnValue:
     """Newest month first, 50 a page; topic and notice counts in one grouped query each."""
     page = page_number()
     total = db.scalar(select(func.count()).select_from(Summary)) or 0
-    pages = max(1, -(-total // PER_PAGE))
+    pages = page_count(total, PER_PAGE)
     page = min(page, pages)
     topics = (select(summary_topics.c.summary_id, func.count().label("n"))
               .group_by(summary_topics.c.summary_id).subquery())
