@@ -31,22 +31,11 @@ from subscribers.store import add_subscriber, suppress
 
 from .conftest import RunCli
 from .console_support import PASSWORD, csrf, make_editor, sign_in
+from .test_subscriber_csv import HOSTILE_CSV
 
 OWNER = "owner@example.org"
 EDITOR = "editor@example.org"
 HOSTILE = '<script>alert("x")</script>'
-HOSTILE_CSV = (  # the bad rows of test_subscriber_csv's hostile file, with two good ones
-    "email,name,topics,notes\n"
-    'ann@example.org,Ann,empathy,"a note\nover three\nlines"\n'
-    "not-an-address,Bob,,\n"
-    '"cy@example.org","Cy\r\nBcc: x@example.org",,\n'
-    "di@example.org,Di,alliance;empathy,\n"
-    "ev@example.org,Ev,all;empathy,\n"
-    "fay@example.org," + "F" * 201 + ",,\n"
-    "gus@example.org,Gus\x00,,\n"
-    'hal@example.org,"Hal"x,,\n'
-    "ida@example.org,Ida,,\n"
-    "bad@,\u202eIdo,nope,\n")
 HOSTILE_PROBLEMS = [("5", "email"), ("6", "name"), ("8", "topics"), ("9", "topics"),
                     ("10", "name"), ("11", "name"), ("12", "–"),
                     ("14", "email"), ("14", "name"), ("14", "topics")]
