@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from newsletter.errors import NewsletterError
 
@@ -33,6 +33,20 @@ class InvalidToken(NewsletterError):
         super().__init__(message)
 
 
+class _KeyedTimestampSigner(TimestampSigner):
+    """itsdangerous's timestamp signer, deriving its signing key once instead of on every
+    signature (an HMAC of its own): a send signs two links per recipient. Verifying with an
+    older key derives that one as before."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        if secret_key is not None:
+            return super().derive_key(secret_key)
+        derived: bytes | None = self.__dict__.get("_derived")
+        if derived is None:
+            derived = self._derived = super().derive_key()
+        return derived
+
+
 class TokenSigner:
     def __init__(self, secret_keys: Sequence[str]) -> None:
         if not secret_keys:
@@ -40,16 +54,26 @@ class TokenSigner:
         signing_order = list(reversed(secret_keys))
         self._serializers = {
             purpose: URLSafeTimedSerializer(signing_order, salt=f"newsletter.{purpose.value}",
+                                            signer=_KeyedTimestampSigner,
                                             signer_kwargs={"digest_method": hashlib.sha256})
             for purpose in Purpose
         }
         # `dumps` builds a new Signer per call; a send signs two links per recipient, so build
         # each purpose's signer once. Same bytes as `dumps` (tested), verified by `loads`.
         self._signers = {purpose: s.make_signer() for purpose, s in self._serializers.items()}
+        self._last_payload: tuple[str, bytes] = ("", b"")
 
     def sign(self, purpose: Purpose, uid: str) -> str:
-        payload = self._serializers[purpose].dump_payload(uid)
-        return self._signers[purpose].sign(payload).decode("ascii")
+        return self._signers[purpose].sign(self._payload(uid)).decode("ascii")
+
+    def _payload(self, uid: str) -> bytes:
+        """The serialized uid, the same for every purpose: a recipient's links are signed one
+        after the other, so the last one is kept (one tuple, safe across threads)."""
+        last_uid, payload = self._last_payload
+        if last_uid != uid or not payload:
+            payload = self._serializers[Purpose.UNSUBSCRIBE].dump_payload(uid)
+            self._last_payload = (uid, payload)
+        return payload
 
     def verify(self, purpose: Purpose, token: str, max_age_seconds: int | None = None) -> str:
         """The uid the token was made for; InvalidToken otherwise."""

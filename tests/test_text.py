@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from newsletter.content.summary_file import single_line_problem
 from newsletter.errors import ContentError
-from newsletter.mail.personalise import fold_header, format_recipient
+from newsletter.mail.personalise import _fit, fold_header, format_recipient
 from newsletter.mail.render import clean_header
+from newsletter.markdown import WIDTH, wrap_text
 from newsletter.text import breaks_line, line_problem, single_line, visible_line
 from subscribers.addresses import InvalidAddress, normalise_email
 from subscribers.flows import validate_name
@@ -80,3 +81,13 @@ def test_no_text_can_end_a_header_line(value: str) -> None:
     assert not breaks_line(visible_line(value).replace(" ", ""))
     to = format_recipient(value, "ann@example.org").encode("utf-8", "surrogatepass")
     assert b"\n" not in to.replace(b"\r\n ", b"")
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "é", "/", "-", ".", " ", "\t", "\n", "\r", "\x0b",
+                                         "\x0c", "\xa0", "\u2028"]), max_size=300))
+def test_a_recipients_text_value_skips_textwrap_only_where_textwrap_would_change_nothing(
+        value: str) -> None:
+    """The send's shortcut for links (no whitespace: no wrapping) gives textwrap's own answer."""
+    assert _fit(value) == (value if len(value) <= WIDTH else wrap_text(value))
+    link = "https://digest.example/u/" + "x" * 120
+    assert _fit(link) == wrap_text(link) == link

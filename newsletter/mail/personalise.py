@@ -159,11 +159,17 @@ def envelope_address(email: str) -> tuple[str, bool]:
     return address, not address.isascii()
 
 
+_WRAPPABLE = re.compile(r"[\t\n\x0b\x0c\r ]")
+"""The whitespace textwrap breaks at: a value without any (a link) comes back from it unchanged."""
+
+
 def _fit(value: str) -> str:
     """A recipient's value in a text part, wrapped when it alone would pass the line width (a
     long choice of topics); templates give such values a line of their own. Most values are
-    short, so most recipients cost one comparison."""
-    return value if len(value) <= WIDTH else wrap_text(value)
+    short or a link, so most recipients cost a comparison and a scan, not textwrap."""
+    if len(value) <= WIDTH or not _WRAPPABLE.search(value):
+        return value
+    return wrap_text(value)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,20 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +41,7 @@ from .models import Delivery, DeliveryStatus, SendRun
 
 LIVE_RUN_SECONDS = 120
 _HOST = socket.gethostname()[:200]
+_DELIVERIES = cast(Table, Delivery.__table__)
 ORPHANED = "the sending process stopped while this message was being handed over"
 
 
@@ -269,15 +281,30 @@ _STATUS_FOR = {Outcome.SENT: DeliveryStatus.SENT, Outcome.TEMPORARY: DeliverySta
 
 def record_results(session: Session, results: Sequence[SendResult], now: datetime,
                    retry_at: Mapping[int, datetime]) -> None:
-    """Write every result of a batch in one executemany; `retry_at` for the temporary ones."""
-    if not results:
-        return
-    session.execute(update(Delivery), [{
-        "id": r.delivery_id, "status": _STATUS_FOR[r.outcome], "updated_at": now,
-        "provider_message_id": r.provider_id, "last_error": r.detail[:1000] or None,
-        "sent_at": now if r.outcome is Outcome.SENT else None,
-        "next_attempt_at": retry_at.get(r.delivery_id) if r.outcome is Outcome.TEMPORARY else None,
-    } for r in results])
+    """Write a batch's results in Core, not the ORM's per-row bulk update: results that set the
+    same values (a batch of plain successes: all of them) in one UPDATE … WHERE id IN, the rest
+    (each with its own provider id or error) in one executemany."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for r in results:
+        temporary = r.outcome is Outcome.TEMPORARY
+        values = (_STATUS_FOR[r.outcome], r.provider_id, r.detail[:1000] or None,
+                  now if r.outcome is Outcome.SENT else None,
+                  retry_at.get(r.delivery_id) if temporary else None)
+        groups.setdefault(values, []).append(r.delivery_id)
+    single: list[dict[str, Any]] = []
+    for (status, provider_id, error, sent_at, next_at), ids in groups.items():
+        if len(ids) == 1:
+            single.append({"row_id": ids[0], "row_status": status, "row_provider": provider_id,
+                           "row_error": error, "row_sent": sent_at, "row_next": next_at})
+            continue
+        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids)).values(
+            status=status, updated_at=now, provider_message_id=provider_id, last_error=error,
+            sent_at=sent_at, next_attempt_at=next_at))
+    if single:
+        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("row_id")).values(
+            status=bindparam("row_status"), updated_at=now,
+            provider_message_id=bindparam("row_provider"), last_error=bindparam("row_error"),
+            sent_at=bindparam("row_sent"), next_attempt_at=bindparam("row_next")), single)
 
 
 def mark_uncertain(session: Session, delivery_ids: Sequence[int], now: datetime,
