@@ -110,7 +110,7 @@ def compose_message(template: MessageTemplate, recipient: Recipient, links: Link
                "List-Unsubscribe": ", ".join(f"<{u}>" for u in list_unsubscribe),
                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     return OutgoingMessage(delivery_id, envelope_from, address, data, smtputf8,
-                           template=template, values=values, headers=headers)
+                           template=template, values=values, headers=headers, dot_safe=True)
 
 
 def compose_plain(*, sender: str, email: str, subject: str, body: str, date: datetime,
@@ -126,7 +126,8 @@ def compose_plain(*, sender: str, email: str, subject: str, body: str, date: dat
                              message_id=message_id, body=body, extra_headers=extra_headers)
     except UnicodeError as err:
         raise ComposeError(f"the message cannot be encoded: {err}") from err
-    return OutgoingMessage(delivery_id, envelope_sender(sender), address, data, smtputf8)
+    return OutgoingMessage(delivery_id, envelope_sender(sender), address, data, smtputf8,
+                           dot_safe=True)
 
 
 class Composer:

@@ -55,6 +55,9 @@ class OutgoingMessage:
     template: MessageTemplate | None = None
     values: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    dot_safe: bool = False
+    """No line of `data` starts with '.' (every message `personalise` writes): SMTP's DATA can
+    send it as it is, without the dot-stuffing scan and copy."""
 
 
 @dataclass(frozen=True)

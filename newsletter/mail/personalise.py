@@ -82,8 +82,39 @@ def standard_headers(sender: str, subject: str, *, list_id: str | None = None,
     return headers
 
 
+QP_LINE = 76
+"""RFC 2045's limit on an encoded line, soft-break `=` included."""
+_DOT_LINE = re.compile(rb"(?m)^\.[^\r\n]*")
+
+
 def _qp(data: bytes) -> bytes:
-    return binascii.b2a_qp(data, istext=True).replace(b"=\n", SOFT_BREAK)
+    """Quoted-printable with no line starting with '.' (see `_no_leading_dot`)."""
+    return _no_leading_dot(binascii.b2a_qp(data, istext=True).replace(b"=\n", SOFT_BREAK))
+
+
+def _no_leading_dot(encoded: bytes) -> bytes:
+    """QP whose lines never start with '.': that dot is written `=2E` (the same text once
+    decoded), and the line broken again where that passes 76 columns. SMTP's DATA then needs no
+    dot-stuffing, which cost a scan and a copy of every message (`OutgoingMessage.dot_safe`)."""
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    return _DOT_LINE.sub(lambda match: _rebroken(match.group(0)), encoded)
+
+
+def _rebroken(line: bytes) -> bytes:
+    pieces = []
+    while line.startswith(b"."):
+        line = b"=2E" + line[1:]
+        if len(line) <= QP_LINE:
+            break
+        cut = QP_LINE - 1  # room for the soft break's `=`
+        if line[cut - 1:cut] == b"=":  # never inside an =XX escape
+            cut -= 1
+        elif line[cut - 2:cut - 1] == b"=":
+            cut -= 2
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return SOFT_BREAK.join([*pieces, line])
 
 
 def _crlf(text: str) -> str:

@@ -139,7 +139,8 @@ class Lane:
                 return self._not_connected(message, err)
         try:
             options = ["SMTPUTF8"] if message.smtputf8 else []
-            self.connection.transact(message.envelope_from, message.recipient, data, options)
+            self.connection.transact(message.envelope_from, message.recipient, data, options,
+                                     dot_safe=message.dot_safe)
         except UnsendableAddress as err:
             return SendResult(message.delivery_id, Outcome.PERMANENT, detail=f"smtp: {err}")
         except smtplib.SMTPRecipientsRefused as err:

@@ -89,8 +89,9 @@ class QuickSMTP(smtplib.SMTP):
                 self.chunking and self.has_extn("chunking"))
 
     def transact(self, sender: str, recipient: str, data: bytes,
-                 options: Sequence[str] = ()) -> None:
-        """Hand over one message to one recipient; see the module docstring for what it raises."""
+                 options: Sequence[str] = (), *, dot_safe: bool = False) -> None:
+        """Hand over one message to one recipient; see the module docstring for what it raises.
+        `dot_safe`: no line of `data` starts with '.', so DATA sends it without dot-stuffing."""
         pipelining, chunking = self.wire_mode()
         utf8 = any(o.upper() == "SMTPUTF8" for o in options)
         if utf8 and not self.has_extn("smtputf8"):
@@ -110,7 +111,8 @@ class QuickSMTP(smtplib.SMTP):
             else:
                 self._bdat_stepwise(mail, rcpt, body, sender, recipient)
         else:
-            self._data_pipelined(mail + rcpt + b"DATA\r\n", data, sender, recipient)
+            self._data_pipelined(mail + rcpt + b"DATA\r\n", data if dot_safe else dot_stuff(data),
+                                 sender, recipient)
 
     def _bdat_pipelined(self, wire: bytes, sender: str, recipient: str) -> None:
         self.send(wire)  # the whole message is out once this returns
@@ -137,7 +139,7 @@ class QuickSMTP(smtplib.SMTP):
             raise FinalReplyLost(str(err)) from err
         self._settle(replies, sender, recipient)
 
-    def _data_pipelined(self, wire: bytes, data: bytes, sender: str, recipient: str) -> None:
+    def _data_pipelined(self, wire: bytes, stuffed: bytes, sender: str, recipient: str) -> None:
         self.send(wire)
         replies: list[tuple[int, bytes]] = []
         try:
@@ -154,7 +156,7 @@ class QuickSMTP(smtplib.SMTP):
             self._settle(replies, sender, recipient, data_ok=354)
             raise smtplib.SMTPDataError(data_code, data_reply)  # only if all else was 250
         self._settle(replies[:2], sender, recipient)
-        self.send(dot_stuff(data) + b"." + CRLF)
+        self.send(stuffed + b"." + CRLF)
         try:
             replies[2] = self.getreply()
         except smtplib.SMTPServerDisconnected as err:
