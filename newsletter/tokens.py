@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
@@ -38,13 +39,14 @@ class _KeyedTimestampSigner(TimestampSigner):
     signature (an HMAC of its own): a send signs two links per recipient. Verifying with an
     older key derives that one as before."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._signing_key = super().derive_key()
+
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         if secret_key is not None:
             return super().derive_key(secret_key)
-        derived: bytes | None = self.__dict__.get("_derived")
-        if derived is None:
-            derived = self._derived = super().derive_key()
-        return derived
+        return self._signing_key
 
 
 class TokenSigner:
@@ -61,7 +63,7 @@ class TokenSigner:
         # `dumps` builds a new Signer per call; a send signs two links per recipient, so build
         # each purpose's signer once. Same bytes as `dumps` (tested), verified by `loads`.
         self._signers = {purpose: s.make_signer() for purpose, s in self._serializers.items()}
-        self._last_payload: tuple[str, bytes] = ("", b"")
+        self._last_payload: tuple[str | None, bytes] = (None, b"")
 
     def sign(self, purpose: Purpose, uid: str) -> str:
         return self._signers[purpose].sign(self._payload(uid)).decode("ascii")
@@ -70,7 +72,7 @@ class TokenSigner:
         """The serialized uid, the same for every purpose: a recipient's links are signed one
         after the other, so the last one is kept (one tuple, safe across threads)."""
         last_uid, payload = self._last_payload
-        if last_uid != uid or not payload:
+        if last_uid != uid:
             payload = self._serializers[Purpose.UNSUBSCRIBE].dump_payload(uid)
             self._last_payload = (uid, payload)
         return payload
