@@ -520,5 +520,7 @@ def test_in_chromium_htmx_fills_previews_and_autosaves_under_the_csp(
         guarded.close(run_before_unload=True)
     assert asked.value.type == "beforeunload"
     asked.value.dismiss()  # stay on the page
+    assert guarded.get_by_label("Headline").input_value().startswith("xTyped")  # still open, edit kept
+    guarded.close()
     context.close()
     assert [e for e in errors if "Content Security Policy" in e] == []
