@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from newsletter.content.store import assemble_edition, edition_content, get_edition, upsert_summary
 from newsletter.content.variants import variant_for, variant_key
@@ -195,3 +195,29 @@ def test_an_edition_without_summaries_plans_nobody(newsletter: Newsletter) -> No
         assert (counts.recipients, counts.no_match) == (0, oracle_plan(newsletter, empty)[1].no_match)
         assert counts.no_match > 0
         assert plan_deliveries(session, empty, clock) == 0
+
+
+def _plan_of(newsletter: Newsletter, sql: str) -> str:
+    with newsletter.engine.connect() as connection:
+        return "\n".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
+
+
+def test_after_planning_postgresql_updates_a_batch_by_its_ids_and_claims_by_status(
+        newsletter: Newsletter) -> None:
+    """The claim and result writes are UPDATE … WHERE id IN (a batch): right after a plan filled
+    the ledger, PostgreSQL without statistics of deliveries.id scans the whole table for each.
+    And the claim keeps walking the (edition, status, id) index, not the primary key past every
+    row already sent."""
+    if newsletter.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    edition = three_summaries_out_of_id_order(newsletter)
+    seed_audience(newsletter, 20_000, seed=16)
+    with newsletter.sessions() as session:
+        assert plan_deliveries(session, edition, clock) > 5_000
+    batch = ", ".join(str(i) for i in range(1_001, 1_201))
+    update_plan = _plan_of(newsletter, f"UPDATE deliveries SET status = 'in_flight' WHERE id IN ({batch})")
+    assert "Seq Scan" not in update_plan and "pk_deliveries" in update_plan, update_plan
+    claim_plan = _plan_of(newsletter, (
+        f"SELECT id FROM deliveries WHERE edition_id = {edition.id} AND status = 'pending' "
+        "ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED"))
+    assert "ix_deliveries_edition_status" in claim_plan, claim_plan

@@ -86,6 +86,18 @@ def _fresh_statistics(session: Session) -> None:
         session.execute(text("ANALYZE " + ", ".join(never)))
 
 
+def _ledger_id_statistics(session: Session) -> None:
+    """After a plan added rows, PostgreSQL's statistics of `deliveries.id`: without them the
+    batch UPDATE … WHERE id IN (…) of every claim and every result is a sequential scan of the
+    ledger once it passes a few pages (at 70 000 rows: 11 ms of a 14 ms statement, twice per
+    batch). Only the id column, and on purpose: statistics of `status` taken now would say
+    "all pending", and the claim would walk the primary key past every row already sent instead
+    of the (edition, status, id) index: quadratic over the send."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries (id)"))
+        session.commit()
+
+
 def count_variants(session: Session, edition: EditionContent) -> PlanCounts:
     """Recipients per variant key and those with no match, among everyone who receives mail:
     what `plan_deliveries` writes for a first plan, without writing it (the dry run)."""
@@ -139,5 +151,7 @@ def plan_deliveries(session: Session, edition: EditionContent, clock: Callable[[
             .execution_options(preserve_rowcount=True))
         added += max(result.rowcount, 0)
         session.commit()
+    if added:
+        _ledger_id_statistics(session)
     return added
 
