@@ -19,6 +19,7 @@ from sqlalchemy import select
 from newsletter.context import Newsletter
 from newsletter.sending import control
 from newsletter.sending.models import Delivery, DeliveryStatus, SendRun
+from newsletter.sending.worker import LocalCrew
 from subscribers.models import Subscriber
 
 from .builders import MONTH, load_month
@@ -201,3 +202,17 @@ def test_a_worker_joins_a_running_send_and_exits_when_none_runs(store: Store) ->
     assert process.returncode == 1
     assert f"Error: no send of {MONTH} is running; start one with `newsletter send MONTH`" \
         in process.stderr
+
+
+def test_workers_launched_for_a_send_that_never_planned_exit_without_working(store: Store) -> None:
+    """`send --workers` starts its workers while it plans; when the send ends before its plan
+    is written (another send runs, the edition is paused, Ctrl-C) they hear the end of their
+    input and exit, having joined nothing."""
+    crew = LocalCrew(store.nl, MONTH, 2, [sys.executable, "-m", "newsletter", "worker", MONTH,
+                                          "--when-planned"],
+                     spawn=lambda argv: subprocess.Popen(argv, stdin=subprocess.PIPE, env=store.env,
+                                                         cwd=REPO, stdout=subprocess.DEVNULL))
+    crew.launch()
+    crew.wait()
+    assert crew.exit_codes == [0, 0]
+    assert store.runs() == []

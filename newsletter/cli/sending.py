@@ -20,7 +20,7 @@ from ..sending import control
 from ..sending.outcomes import SendReport, StopReason
 from ..sending.report import plan_without_sending
 from ..sending.run import send_edition
-from ..sending.worker import join_edition, running_month, send_with_workers
+from ..sending.worker import PLANNED, join_edition, running_month, send_with_workers
 from ..status import status_document
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
@@ -76,7 +76,7 @@ def _send_with_workers(ctx: click.Context, nl: Newsletter, month: str, count: in
                        resend_uncertain: bool) -> None:
     """This process plans and works; `count - 1` more `newsletter worker` processes join it."""
     command = [sys.executable, "-m", "newsletter", *_root_options(ctx), "worker", month,
-               "--quiet"]
+               "--quiet", "--when-planned"]
     with progress_reporter(f"Sending {month} ({count} workers)") as progress, \
             stop_on_signals() as stop:
         report = send_with_workers(nl, month, count, command, resend_uncertain=resend_uncertain,
@@ -96,9 +96,13 @@ def _root_options(ctx: click.Context) -> list[str]:
 @click.option("--wait", is_flag=True, help="If no send is running, wait for one (checking every "
               "few seconds) instead of exiting; for a worker kept running by systemd.")
 @click.option("--quiet", is_flag=True, help="Print nothing when done (errors still go to stderr).")
+@click.option("--when-planned", is_flag=True, hidden=True,
+              help="Start up, then wait for the line the send that started this worker writes to "
+              "its standard input once the plan is written; at the end of input, exit.")
 @click.pass_context
 @library_errors
-def worker(ctx: click.Context, month: str | None, wait: bool, quiet: bool) -> None:
+def worker(ctx: click.Context, month: str | None, wait: bool, quiet: bool,
+           when_planned: bool) -> None:
     """Join the running send (of MONTH, or whichever is running) as one more worker.
 
     Works from any host that reaches the same PostgreSQL: claims its own batches with its own
@@ -110,6 +114,8 @@ def worker(ctx: click.Context, month: str | None, wait: bool, quiet: bool) -> No
         newsletter worker 2015-01
     """
     nl = open_newsletter(ctx)
+    if when_planned and sys.stdin.buffer.readline() != PLANNED:
+        return  # the send that started this worker ended before its plan was written
     with stop_on_signals() as stop:
         while True:
             joining = month or running_month(nl)

@@ -30,9 +30,11 @@ from .engine import Progress, Sender
 from .outcomes import SendReport
 from .store import OPEN
 
-__all__ = ["LocalCrew", "join_edition", "running_month", "send_with_workers"]
+__all__ = ["PLANNED", "LocalCrew", "join_edition", "running_month", "send_with_workers"]
 
 PROGRESS_SECONDS = 1.0
+PLANNED = b"planned\n"
+"""What a `LocalCrew` writes to each worker's standard input once the plan is written."""
 
 
 def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequence[str], *,
@@ -43,14 +45,18 @@ def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequenc
     (a `newsletter worker`); the report adds every worker's sent messages up."""
     stop = stop or threading.Event()
     crew = LocalCrew(nl, month, workers - 1, command, progress=progress, stop=stop)
+    crew.launch()
     opened = transport is None
-    active = transport if transport is not None else make_transport(nl.config)
     try:
-        report = Sender(nl, active, stop=stop, **options).send(
-            month, resend_uncertain=resend_uncertain, crew=crew)
+        active = transport if transport is not None else make_transport(nl.config)
+        try:
+            report = Sender(nl, active, stop=stop, **options).send(
+                month, resend_uncertain=resend_uncertain, crew=crew)
+        finally:
+            if opened:
+                active.close()
     finally:
-        if opened:
-            active.close()
+        crew.wait()
     with nl.session() as session:
         edition_id = session.scalar(select(Edition.id).where(Edition.month == month))
         whole = ledger.last_run(session, edition_id or 0)
@@ -88,9 +94,14 @@ def running_month(nl: Newsletter) -> str | None:
 class LocalCrew:
     """The extra worker processes of one send on this host, and one progress bar for all.
 
-    `command` is how to start one (the CLI passes `newsletter worker MONTH`). `progress` hears
-    the whole ledger's progress, all workers added up, about once a second. When `stop` is set
-    (SIGTERM, Ctrl-C) each worker is sent SIGTERM: it finishes its batch and stops.
+    `command` is how to start one (the CLI passes `newsletter worker MONTH --when-planned`).
+    `launch` starts them while this process plans, so that their start-up (a second or so of
+    imports and connecting) overlaps the plan instead of following it; each waits on its
+    standard input, and `start` writes a line to it once the plan is written. A crew never
+    started is told so by the end of that input (`wait`), and its workers exit without working.
+    `progress` hears the whole ledger's progress, all workers added up, about once a second.
+    When `stop` is set (SIGTERM, Ctrl-C) each worker is sent SIGTERM: it finishes its batch
+    and stops.
     """
 
     def __init__(self, nl: Newsletter, month: str, count: int, command: Sequence[str], *,
@@ -99,23 +110,43 @@ class LocalCrew:
         self.nl, self.month, self.count, self.command = nl, month, count, list(command)
         self.progress = progress
         self.stop = stop or threading.Event()
-        self.spawn = spawn or (lambda argv: subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+        self.spawn = spawn or (lambda argv: subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL))
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._launched = False
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def launch(self) -> None:
+        if not self._launched:
+            self._launched = True
+            self.processes = [self.spawn(self.command) for _ in range(self.count)]
+
     def start(self) -> None:
-        self.processes = [self.spawn(self.command) for _ in range(self.count)]
+        self.launch()
+        self._tell(PLANNED)
         self._thread(self._forward_stop)
         if self.progress is not None:
             self._thread(self._report_progress)
 
     def wait(self) -> None:
+        self._tell(b"")
         for process in self.processes:
             process.wait()
         self._done.set()
         for thread in self._threads:
             thread.join()
+
+    def _tell(self, line: bytes) -> None:
+        """Write `line` to each worker still waiting on its input, then close that input."""
+        for process in self.processes:
+            if process.stdin is None or process.stdin.closed:
+                continue
+            try:
+                process.stdin.write(line)
+                process.stdin.close()
+            except BrokenPipeError:  # it exited already: its exit code says why
+                pass
 
     @property
     def exit_codes(self) -> list[int | None]:
