@@ -7,7 +7,8 @@ summaries (default 100 000), on a fresh SQLite store and, when NEWSLETTER_TEST_P
 set, a fresh PostgreSQL schema. Peak RSS (VmHWM) of every process of the send is sampled.
 Baseline, same run, same sink: Postfix's `smtp-source -s 4` pushing as many messages of the same
 mean size over 4 connections, each reused (-d); 3 runs, their mean. Target: >= 0.50 of
-smtp-source with 2 workers (aim 0.60).
+smtp-source with 2 workers (aim 0.60). Where neighbours steal CPU, the baseline's runs spread
+widely; the ratio to the fastest of them is shown too, a lower bound for ours.
 
 The journal's own cost: the same send in-process (`Sender`, 1 worker, `--journal-pair` recipients)
 with and without its journal, back to back.
@@ -222,18 +223,20 @@ def main() -> int:
                         sessions=CONNECTIONS))
                 base_rate = sum(base) / len(base)
                 ratio = ours["rate"] / base_rate
+                to_fastest = ours["rate"] / max(base)
                 ratios[(db, workers)] = ratio
                 rows.append((db, workers, f"{common.fmt_int(int(ours['sent']))} × {size:,} B",
                              f"{ours['seconds']:.1f} s", common.fmt_rate(ours["rate"]),
                              f"{common.fmt_rate(base_rate)} ({', '.join(map(common.fmt_rate, base))})",
-                             f"{ratio:.1%}", " / ".join(f"{mb:.0f}" for mb in ours["peak_rss_mb"])))
+                             f"{ratio:.1%}", f"{to_fastest:.1%}",
+                             " / ".join(f"{mb:.0f}" for mb in ours["peak_rss_mb"])))
                 figures.append({"db": db, "workers": workers, **ours, "mean_size": size,
-                                "baseline_rates": base,
-                                "baseline_rate": base_rate, "ratio": ratio})
+                                "baseline_rates": base, "baseline_rate": base_rate,
+                                "ratio": ratio, "ratio_to_fastest": to_fastest})
         pair = journal_pair(args.journal_pair, args.seed, sink) if args.journal_pair else {}
     table("`newsletter send` (whole command) vs smtp-source -s 4, same sink, same count",
           ["store", "workers", "sent", "wall", "msgs/s", "smtp-source msgs/s", "ratio",
-           "peak RSS per process, MB"], rows)
+           "to fastest run", "peak RSS per process, MB"], rows)
     for (db, workers), ratio in ratios.items():
         if workers == 2:
             verdict = ("[green]meets the aim[/green]" if ratio >= AIM else
