@@ -202,14 +202,13 @@ def _plan_of(newsletter: Newsletter, sql: str) -> str:
         return "\n".join(row[0] for row in connection.execute(text("EXPLAIN " + sql)))
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_after_planning_postgresql_updates_a_batch_by_its_ids_and_claims_by_status(
         newsletter: Newsletter) -> None:
     """The claim and result writes are UPDATE … WHERE id IN (a batch): right after a plan filled
     the ledger, PostgreSQL without statistics of deliveries.id scans the whole table for each.
     And the claim keeps walking the (edition, status, id) index, not the primary key past every
     row already sent."""
-    if newsletter.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's planner")
     edition = three_summaries_out_of_id_order(newsletter)
     seed_audience(newsletter, 20_000, seed=16)
     with newsletter.sessions() as session:

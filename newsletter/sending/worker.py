@@ -44,10 +44,8 @@ def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequenc
     """Plan once, then deliver in this process and `workers - 1` more started with `command`
     (a `newsletter worker`); the report adds every worker's sent messages up."""
     stop = stop or threading.Event()
-    crew = LocalCrew(nl, month, workers - 1, command, progress=progress, stop=stop)
-    crew.launch()
-    opened = transport is None
-    try:
+    with LocalCrew(nl, month, workers - 1, command, progress=progress, stop=stop) as crew:
+        opened = transport is None
         active = transport if transport is not None else make_transport(nl.config)
         try:
             report = Sender(nl, active, stop=stop, **options).send(
@@ -55,8 +53,6 @@ def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequenc
         finally:
             if opened:
                 active.close()
-    finally:
-        crew.wait()
     with nl.session() as session:
         edition_id = session.scalar(select(Edition.id).where(Edition.month == month))
         whole = ledger.last_run(session, edition_id or 0)
@@ -95,10 +91,11 @@ class LocalCrew:
     """The extra worker processes of one send on this host, and one progress bar for all.
 
     `command` is how to start one (the CLI passes `newsletter worker MONTH --when-planned`).
-    `launch` starts them while this process plans, so that their start-up (a second or so of
-    imports and connecting) overlaps the plan instead of following it; each waits on its
-    standard input, and `start` writes a line to it once the plan is written. A crew never
-    started is told so by the end of that input (`wait`), and its workers exit without working.
+    Entering the crew (`with`) launches them while this process plans, so that their start-up
+    (a second or so of imports and connecting) overlaps the plan instead of following it; each
+    waits on its standard input, and `start` writes a line to it once the plan is written.
+    Leaving it waits for them; a crew never started ends that input unwritten, and its workers
+    exit without working.
     `progress` hears the whole ledger's progress, all workers added up, about once a second.
     When `stop` is set (SIGTERM, Ctrl-C) each worker is sent SIGTERM: it finishes its batch
     and stops.
@@ -113,31 +110,36 @@ class LocalCrew:
         self.spawn = spawn or (lambda argv: subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL))
         self.processes: list[subprocess.Popen[bytes]] = []
-        self._launched = False
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def __enter__(self) -> LocalCrew:
+        self.launch()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
+
     def launch(self) -> None:
-        if not self._launched:
-            self._launched = True
+        if not self.processes:
             self.processes = [self.spawn(self.command) for _ in range(self.count)]
 
     def start(self) -> None:
         self.launch()
-        self._tell(PLANNED)
+        self._end_input(PLANNED)
         self._thread(self._forward_stop)
         if self.progress is not None:
             self._thread(self._report_progress)
 
     def wait(self) -> None:
-        self._tell(b"")
+        self._end_input()
         for process in self.processes:
             process.wait()
         self._done.set()
         for thread in self._threads:
             thread.join()
 
-    def _tell(self, line: bytes) -> None:
+    def _end_input(self, line: bytes = b"") -> None:
         """Write `line` to each worker still waiting on its input, then close that input."""
         for process in self.processes:
             if process.stdin is None or process.stdin.closed:
