@@ -7,11 +7,14 @@ Keys rotate: the first key signs, every key verifies.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import time
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, Serializer, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from newsletter.errors import NewsletterError
 
@@ -37,16 +40,32 @@ class InvalidToken(NewsletterError):
 class _KeyedTimestampSigner(TimestampSigner):
     """itsdangerous's timestamp signer, deriving its signing key once instead of on every
     signature (an HMAC of its own): a send signs two links per recipient. Verifying with an
-    older key derives that one as before."""
+    older key derives that one as before.
+
+    `sign` makes the same bytes as the library's (tested), in one HMAC call and with the
+    timestamp encoded once a second rather than once a link."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._signing_key = super().derive_key()
+        self._sep = self.sep.encode("ascii") if isinstance(self.sep, str) else self.sep
+        self._stamp: tuple[int, bytes] = (-1, b"")
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         if secret_key is not None:
             return super().derive_key(secret_key)
         return self._signing_key
+
+    def sign(self, value: str | bytes) -> bytes:
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        second, stamp = self._stamp
+        if second != (now := int(time.time())):
+            stamp = self._sep + base64_encode(int_to_bytes(now))
+            self._stamp = (now, stamp)
+        value += stamp
+        signature = hmac.digest(self._signing_key, value, self.digest_method)
+        return value + self._sep + base64_encode(signature)
 
 
 class TokenSigner:
@@ -70,10 +89,15 @@ class TokenSigner:
 
     def _payload(self, uid: str) -> bytes:
         """The serialized uid, the same for every purpose: a recipient's links are signed one
-        after the other, so the last one is kept (one tuple, safe across threads)."""
+        after the other, so the last one is kept (one tuple, safe across threads).
+
+        The URL-safe payload, without the library's attempt to zlib it first (a compressor set
+        up per link, for a random uid that never shrinks): the bytes `dumps` makes for any uid
+        that does not compress, and `loads` reads both forms."""
         last_uid, payload = self._last_payload
         if last_uid != uid:
-            payload = self._serializers[Purpose.UNSUBSCRIBE].dump_payload(uid)
+            serializer = self._serializers[Purpose.UNSUBSCRIBE]
+            payload = base64_encode(Serializer.dump_payload(serializer, uid))
             self._last_payload = (uid, payload)
         return payload
 
