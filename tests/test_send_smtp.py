@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from lxml import html as lxml_html
@@ -116,11 +116,14 @@ def test_links_are_signed_and_point_at_the_base_url(newsletter: Newsletter,
 
     targets = [t.strip().strip("<>") for t in str(message["List-Unsubscribe"]).split(",")]
     one_click, mailto = targets
-    assert mailto.startswith("mailto:unsubscribe@pprnet.example?subject=unsubscribe")
+    mail_target = urlsplit(mailto)
+    assert (mail_target.scheme, mail_target.path) == ("mailto", "unsubscribe@pprnet.example")
+    subject = parse_qs(mail_target.query, strict_parsing=True)["subject"]
     parts = urlsplit(one_click)
     assert (parts.scheme, parts.netloc) == ("https", "digest.example.org")
     assert parts.path.startswith("/u/")
     assert signer.verify(Purpose.UNSUBSCRIBE, parts.path[3:]) == uid
+    assert subject == [f"unsubscribe {parts.path[3:]}"]
 
     html_part = message.get_body(("html",))
     tree = lxml_html.fromstring(html_part.get_content())  # type: ignore[union-attr]
