@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsletter.catcher import SMTPCatcher
 from newsletter.context import Newsletter
@@ -18,6 +20,7 @@ from newsletter.errors import ComposeError, DeliveryError
 from newsletter.mail.compose import branding_for
 from newsletter.mail.message import OutgoingMessage
 from newsletter.mail.personalise import envelope_address, format_recipient
+from newsletter.text import single_line
 from newsletter.transports.http import recipient_address
 from subscribers.addresses import address_hash, address_key, normalise_email
 from subscribers.mailer import Mail, Mailer, MailKind
@@ -63,6 +66,17 @@ def test_the_to_header_reads_back_as_the_name_and_address(name: str, email: str,
     assert value.replace(header_address, "").isascii()
     assert parsed_to(recipient_address(OutgoingMessage(1, "d@example.org", header_address, b"",
                                                        values={"name": name}))) == (name, header_address)
+
+
+@given(st.text(min_size=1, max_size=200).map(single_line).filter(lambda t: not t.isascii()))
+def test_a_non_ascii_name_is_encoded_words_a_reader_decodes_back(name: str) -> None:
+    """Every word is B-encoded UTF-8 cut between characters (4-byte ones too), within RFC
+    2047's 75 characters, on a line of its own that fits in 78 with `To: ` in front."""
+    display = format_recipient(name, "ann@example.org").rpartition(" <")[0]
+    lines = display.split("\r\n ")
+    assert all(line.startswith("=?utf-8?b?") and line.endswith("?=") for line in lines)
+    assert all(len(line) <= 75 for line in lines)
+    assert str(make_header(decode_header(display))) == name
 
 
 def test_envelope_uses_idna_2008_a_labels() -> None:

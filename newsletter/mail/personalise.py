@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
-from email.header import Header
 from typing import NamedTuple
 
 import idna
@@ -160,10 +159,32 @@ def format_recipient(name: str, email: str) -> str:
 
 def _display_name(name: str) -> str:
     if not name.isascii() or "=?" in name:
-        return Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+        return _encoded_words(name)
     if _ATOMS.fullmatch(name):
         return name
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_WORD_BYTES = 45
+"""UTF-8 bytes per encoded-word: `=?utf-8?b?`, 60 base64 characters and `?=` make 72, within
+RFC 2047's 75; `To: ` and one word, within a 78-character line."""
+
+
+def _encoded_words(text: str) -> str:
+    """`text` as RFC 2047 B encoded-words, one a line, each cut between two characters. The
+    encoding `email.header.Header` would choose for most names, without its 50 µs of choosing
+    (a name a message); UnicodeEncodeError for a lone surrogate, as there."""
+    data = text.encode("utf-8")
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        encoded = binascii.b2a_base64(data[start:end], newline=False).decode("ascii")
+        words.append(f"=?utf-8?b?{encoded}?=")
+        start = end
+    return _FOLD.join(words)
 
 
 def header_address(email: str) -> str:
@@ -225,14 +246,20 @@ class _Body:
         pieces.append(_qp(_crlf(text[position:]).encode("utf-8")))
         return cls(tuple(pieces), escape_html)
 
-    def fill(self, values: Mapping[str, str]) -> bytes:
+    def fill(self, values: Mapping[str, str], encoded: dict[str, bytes]) -> bytes:
+        """`encoded` holds the QP of each value text already written for this message: a link
+        reads the same escaped for HTML as in the text part, and is encoded once for both."""
         out = []
         for piece in self.pieces:
             if isinstance(piece, bytes):
                 out.append(piece)
-            else:
-                value = values.get(piece, "")
-                out.append(_qp((html.escape(value) if self.escape_html else _fit(value)).encode()))
+                continue
+            value = values.get(piece, "")
+            text = html.escape(value) if self.escape_html else _fit(value)
+            qp = encoded.get(text)
+            if qp is None:
+                qp = encoded[text] = _qp(text.encode())
+            out.append(qp)
         return SOFT_BREAK.join(out)
 
 
@@ -256,12 +283,13 @@ class MessageTemplate:
              values: Mapping[str, str]) -> bytes:
         """`to` comes from `format_recipient`; the other values are ASCII made by us."""
         b = self.boundary
+        encoded: dict[str, bytes] = {}
         return b"".join((
             _recipient_lines(to, date, message_id),
             b"List-Unsubscribe: ", ",\r\n ".join(f"<{u}>" for u in unsubscribe).encode("ascii"),
             CRLF, self.static_headers, CRLF,
-            b"--", b, CRLF, _QP_TEXT, CRLF, self.text.fill(values), CRLF,
-            b"--", b, CRLF, _QP_HTML, CRLF, self.html.fill(values), CRLF,
+            b"--", b, CRLF, _QP_TEXT, CRLF, self.text.fill(values, encoded), CRLF,
+            b"--", b, CRLF, _QP_HTML, CRLF, self.html.fill(values, encoded), CRLF,
             b"--", b, b"--", CRLF))
 
 
