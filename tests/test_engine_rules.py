@@ -10,6 +10,7 @@ the `SendStore` contract (store.py) the way `SqlSendStore` does; the database te
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -493,6 +494,22 @@ def test_a_dead_workers_rows_are_settled_by_what_each_connection_had_answered(tm
                                              retry_after=30.0)}
     assert settled.uncertain == [2, 5]  # on the wire: one per connection
     assert settled.pending == [3, 6, 7]  # never left
+
+
+def test_a_plain_success_is_written_as_the_json_encoder_would_and_reads_back(tmp_path: Path) -> None:
+    """Plain successes skip the encoder; anything more (a provider id) still goes through it."""
+    journal = Journal(tmp_path / "run.jnl")
+    results = [SendResult(9_876_543_210, Outcome.SENT), SendResult(2, Outcome.SENT, provider_id="q")]
+    journal.handed([[[9_876_543_210], [2]]])
+    for result in results:
+        journal.result(result)
+    journal.close(remove=False)
+    lines = (tmp_path / "run.jnl").read_bytes().splitlines()[1:]
+    assert lines[0] == json.dumps({"r": [9_876_543_210, "sent", None, "", False, None]},
+                                  separators=(",", ":")).encode()
+    assert json.loads(lines[1]) == {"r": [2, "sent", "q", "", False, None]}
+    settled = settle(tmp_path / "run.jnl", [9_876_543_210, 2])
+    assert settled.results == {r.delivery_id: r for r in results}
 
 
 def test_without_its_journal_or_with_a_damaged_one_nothing_becomes_pending(tmp_path: Path) -> None:
