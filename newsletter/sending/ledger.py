@@ -42,6 +42,9 @@ from .models import Delivery, DeliveryStatus, SendRun
 LIVE_RUN_SECONDS = 120
 _HOST = socket.gethostname()[:200]
 _DELIVERIES = cast(Table, Delivery.__table__)
+_RUNS = cast(Table, SendRun.__table__)
+"""The per-batch writes go through Core: the ORM's bulk UPDATE also works out which loaded
+objects to refresh, and these sessions load none (about a third of a claim's CPU)."""
 ORPHANED = "the sending process stopped while this message was being handed over"
 
 
@@ -171,7 +174,7 @@ def in_flight_by_run(session: Session, edition_id: int,
 
 
 def heartbeat(session: Session, run_id: str, now: datetime) -> None:
-    session.execute(update(SendRun).where(SendRun.id == run_id).values(heartbeat_at=now))
+    session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(heartbeat_at=now))
 
 
 def finish_run(session: Session, run_id: str, now: datetime) -> None:
@@ -248,9 +251,10 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
     claimed = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] + 1) for r in rows if r[8]]
     _reject_gone(session, gone, now)
     if claimed:
-        session.execute(update(Delivery).where(Delivery.id.in_([c.delivery_id for c in claimed]))
-                        .values(status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
-                                attempts=Delivery.attempts + 1))
+        session.execute(update(_DELIVERIES).where(
+            _DELIVERIES.c.id.in_([c.delivery_id for c in claimed])).values(
+            status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
+            attempts=_DELIVERIES.c.attempts + 1))
     return claimed, len(gone)
 
 
@@ -259,7 +263,7 @@ LEFT = "subscriber unsubscribed, paused or was suppressed before delivery"
 
 def _reject_gone(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     if delivery_ids:
-        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids)).values(
+        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.REJECTED, updated_at=now, last_error=LEFT))
 
 
