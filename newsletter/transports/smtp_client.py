@@ -105,11 +105,11 @@ class QuickSMTP(smtplib.SMTP):
             self.sendmail(sender, [recipient], data, mail_options=list(options))
             return
         if chunking:
-            body = b"BDAT %d LAST\r\n" % len(data) + data
+            bdat = b"BDAT %d LAST\r\n" % len(data)
             if pipelining:
-                self._bdat_pipelined(mail + rcpt + body, sender, recipient)
+                self._bdat_pipelined(b"".join((mail, rcpt, bdat, data)), sender, recipient)
             else:
-                self._bdat_stepwise(mail, rcpt, body, sender, recipient)
+                self._bdat_stepwise(mail, rcpt, bdat + data, sender, recipient)
         else:
             self._data_pipelined(mail + rcpt + b"DATA\r\n", data if dot_safe else dot_stuff(data),
                                  sender, recipient)
@@ -156,7 +156,7 @@ class QuickSMTP(smtplib.SMTP):
             self._settle(replies, sender, recipient, data_ok=354)
             raise smtplib.SMTPDataError(data_code, data_reply)  # only if all else was 250
         self._settle(replies[:2], sender, recipient)
-        self.send(stuffed + b"." + CRLF)
+        self.send(b"".join((stuffed, b".", CRLF)))  # one copy of the message, not two
         try:
             replies[2] = self.getreply()
         except smtplib.SMTPServerDisconnected as err:
