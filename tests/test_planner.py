@@ -205,16 +205,18 @@ def _plan_of(newsletter: Newsletter, sql: str) -> str:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_after_planning_postgresql_updates_a_batch_by_its_ids_and_claims_by_status(
         newsletter: Newsletter) -> None:
-    """The claim and result writes are UPDATE … WHERE id IN (a batch): right after a plan filled
-    the ledger, PostgreSQL without statistics of deliveries.id scans the whole table for each.
+    """The claim and result writes are UPDATE … WHERE id = ANY(a batch's array), as the ledger
+    writes them on PostgreSQL (`db.sql.one_of`): right after a plan filled the ledger,
+    PostgreSQL without statistics of deliveries.id scans the whole table for each.
     And the claim keeps walking the (edition, status, id) index, not the primary key past every
     row already sent."""
     edition = three_summaries_out_of_id_order(newsletter)
     seed_audience(newsletter, 20_000, seed=16)
     with newsletter.sessions() as session:
         assert plan_deliveries(session, edition, clock) > 5_000
-    batch = ", ".join(str(i) for i in range(1_001, 1_201))
-    update_plan = _plan_of(newsletter, f"UPDATE deliveries SET status = 'in_flight' WHERE id IN ({batch})")
+    batch = ",".join(str(i) for i in range(1_001, 1_201))
+    update_plan = _plan_of(newsletter, "UPDATE deliveries SET status = 'in_flight' "
+                                       f"WHERE id = ANY('{{{batch}}}'::integer[])")
     assert "Seq Scan" not in update_plan and "pk_deliveries" in update_plan, update_plan
     claim_plan = _plan_of(newsletter, (
         f"SELECT id FROM deliveries WHERE edition_id = {edition.id} AND status = 'pending' "

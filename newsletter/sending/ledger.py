@@ -34,6 +34,7 @@ from subscribers.models import Subscriber
 from subscribers.store import receives_mail
 
 from ..content.models import Edition, EditionStatus
+from ..db.sql import one_of
 from ..db.types import new_uid
 from ..errors import SendInProgress
 from ..mail.message import Outcome, SendResult
@@ -252,7 +253,7 @@ def claim_batch(session: Session, edition_id: int, run_id: str, limit: int,
     _reject_gone(session, gone, now)
     if claimed:
         session.execute(update(_DELIVERIES).where(
-            _DELIVERIES.c.id.in_([c.delivery_id for c in claimed])).values(
+            one_of(session, _DELIVERIES.c.id, [c.delivery_id for c in claimed])).values(
             status=DeliveryStatus.IN_FLIGHT, run_id=run_id, updated_at=now,
             attempts=_DELIVERIES.c.attempts + 1))
     return claimed, len(gone)
@@ -263,7 +264,8 @@ LEFT = "subscriber unsubscribed, paused or was suppressed before delivery"
 
 def _reject_gone(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     if delivery_ids:
-        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(delivery_ids)).values(
+        session.execute(update(_DELIVERIES).where(
+            one_of(session, _DELIVERIES.c.id, list(delivery_ids))).values(
             status=DeliveryStatus.REJECTED, updated_at=now, last_error=LEFT))
 
 
@@ -273,7 +275,8 @@ def reject_left(session: Session, delivery_ids: Sequence[int], now: datetime) ->
     goes, so an unsubscribe between two batches still takes effect at once."""
     gone = list(session.scalars(select(Delivery.id).join(
         Subscriber, Subscriber.id == Delivery.subscriber_id).where(
-        Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.IN_FLIGHT,
+        one_of(session, Delivery.id, list(delivery_ids)),
+        Delivery.status == DeliveryStatus.IN_FLIGHT,
         ~receives_mail())))
     _reject_gone(session, gone, now)
     return gone
@@ -301,7 +304,7 @@ def record_results(session: Session, results: Sequence[SendResult], now: datetim
             single.append({"row_id": ids[0], "row_status": status, "row_provider": provider_id,
                            "row_error": error, "row_sent": sent_at, "row_next": next_at})
             continue
-        session.execute(update(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids)).values(
+        session.execute(update(_DELIVERIES).where(one_of(session, _DELIVERIES.c.id, ids)).values(
             status=status, updated_at=now, provider_message_id=provider_id, last_error=error,
             sent_at=sent_at, next_attempt_at=next_at))
     if single:
@@ -314,7 +317,7 @@ def record_results(session: Session, results: Sequence[SendResult], now: datetim
 def mark_uncertain(session: Session, delivery_ids: Sequence[int], now: datetime,
                    reason: str) -> None:
     """Rows handed over whose fate the transport could not tell: never resent silently."""
-    session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+    session.execute(update(Delivery).where(one_of(session, Delivery.id, list(delivery_ids)),
                                            Delivery.status == DeliveryStatus.IN_FLIGHT)
                     .values(status=DeliveryStatus.UNCERTAIN, updated_at=now, last_error=reason))
 
@@ -337,7 +340,7 @@ def release(session: Session, delivery_ids: Sequence[int], now: datetime) -> Non
     """Give back rows that were claimed but never handed over (e.g. a configuration error)."""
     if not delivery_ids:
         return
-    session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+    session.execute(update(Delivery).where(one_of(session, Delivery.id, list(delivery_ids)),
                                            Delivery.status == DeliveryStatus.IN_FLIGHT)
                     .values(status=DeliveryStatus.PENDING, attempts=Delivery.attempts - 1,
                             updated_at=now))
