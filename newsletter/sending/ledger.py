@@ -42,10 +42,10 @@ from .models import Delivery, DeliveryStatus, SendRun
 
 LIVE_RUN_SECONDS = 120
 _HOST = socket.gethostname()[:200]
+# The per-batch writes go through Core on these tables: the ORM's bulk UPDATE also works out
+# which loaded objects to refresh, and these sessions load none (a sixth of a claim's CPU).
 _DELIVERIES = cast(Table, Delivery.__table__)
 _RUNS = cast(Table, SendRun.__table__)
-"""The per-batch writes go through Core: the ORM's bulk UPDATE also works out which loaded
-objects to refresh, and these sessions load none (about a third of a claim's CPU)."""
 ORPHANED = "the sending process stopped while this message was being handed over"
 
 
@@ -265,7 +265,7 @@ LEFT = "subscriber unsubscribed, paused or was suppressed before delivery"
 def _reject_gone(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     if delivery_ids:
         session.execute(update(_DELIVERIES).where(
-            one_of(session, _DELIVERIES.c.id, list(delivery_ids))).values(
+            one_of(session, _DELIVERIES.c.id, delivery_ids)).values(
             status=DeliveryStatus.REJECTED, updated_at=now, last_error=LEFT))
 
 
@@ -275,7 +275,7 @@ def reject_left(session: Session, delivery_ids: Sequence[int], now: datetime) ->
     goes, so an unsubscribe between two batches still takes effect at once."""
     gone = list(session.scalars(select(Delivery.id).join(
         Subscriber, Subscriber.id == Delivery.subscriber_id).where(
-        one_of(session, Delivery.id, list(delivery_ids)),
+        one_of(session, Delivery.id, delivery_ids),
         Delivery.status == DeliveryStatus.IN_FLIGHT,
         ~receives_mail())))
     _reject_gone(session, gone, now)
@@ -317,7 +317,7 @@ def record_results(session: Session, results: Sequence[SendResult], now: datetim
 def mark_uncertain(session: Session, delivery_ids: Sequence[int], now: datetime,
                    reason: str) -> None:
     """Rows handed over whose fate the transport could not tell: never resent silently."""
-    session.execute(update(Delivery).where(one_of(session, Delivery.id, list(delivery_ids)),
+    session.execute(update(Delivery).where(one_of(session, Delivery.id, delivery_ids),
                                            Delivery.status == DeliveryStatus.IN_FLIGHT)
                     .values(status=DeliveryStatus.UNCERTAIN, updated_at=now, last_error=reason))
 
@@ -340,7 +340,7 @@ def release(session: Session, delivery_ids: Sequence[int], now: datetime) -> Non
     """Give back rows that were claimed but never handed over (e.g. a configuration error)."""
     if not delivery_ids:
         return
-    session.execute(update(Delivery).where(one_of(session, Delivery.id, list(delivery_ids)),
+    session.execute(update(Delivery).where(one_of(session, Delivery.id, delivery_ids),
                                            Delivery.status == DeliveryStatus.IN_FLIGHT)
                     .values(status=DeliveryStatus.PENDING, attempts=Delivery.attempts - 1,
                             updated_at=now))
