@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -43,7 +42,8 @@ class _KeyedTimestampSigner(TimestampSigner):
     older key derives that one as before.
 
     `sign` makes the same bytes as the library's (tested), in one HMAC call and with the
-    timestamp encoded once a second rather than once a link."""
+    timestamp (still from `get_timestamp`, the library's hook) encoded once a second rather
+    than once a link."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +60,7 @@ class _KeyedTimestampSigner(TimestampSigner):
         if isinstance(value, str):
             value = value.encode("utf-8")
         second, stamp = self._stamp
-        if second != (now := int(time.time())):
+        if second != (now := self.get_timestamp()):
             stamp = self._sep + base64_encode(int_to_bytes(now))
             self._stamp = (now, stamp)
         value += stamp
