@@ -100,8 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("templates_dir", "", "Folder whose templates override the shipped ones"),
     Setting("smtp_connections", 4, "SMTP connections used in parallel, each reused for many messages",
             at_least=1),
-    Setting("workers", 1, "Worker processes `newsletter send` runs on this host, each with its own "
-            "connections, claiming its own batches", at_least=1, at_most=64),
+    Setting("workers", 1, "Worker processes `newsletter send` and the scheduler's sends run on "
+            "this host, each with its own connections, claiming its own batches",
+            at_least=1, at_most=64),
     Setting("journal_dir", "", "Folder for each worker's result journal, on local disk: it narrows "
             "what a killed worker leaves uncertain (empty: newsletter-journal-UID in the temp folder)"),
     Setting("dkim_selector", "", "DKIM selector (set selector, domain and key path, or none of them)"),
@@ -272,6 +273,12 @@ class Config:
 
     def with_overrides(self, **overrides: Any) -> Config:
         return load_config(overrides=overrides, base=self)
+
+    def as_environment(self) -> dict[str, str]:
+        """Every setting as its NEWSLETTER_* variable, which outranks the file: a process this
+        one starts (a worker) loads exactly this configuration, whether it came from a file,
+        variables or options, and no secret goes on a command line."""
+        return {setting.env: str(self.value(setting.name)) for setting in SETTINGS}
 
 
 def _field_name(setting_name: str) -> str:

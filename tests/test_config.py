@@ -30,6 +30,20 @@ def test_order_is_flag_then_environment_then_file_then_default(tmp_path: Path) -
     assert config.base_url == "http://localhost:8000"
 
 
+def test_a_configuration_passed_on_as_environment_loads_back_the_same(tmp_path: Path) -> None:
+    """How a send's workers get its configuration: a file they may not read the same way (here
+    a different one), options they were not given, odd floats and an empty string."""
+    env = write(tmp_path, '[newsletter]\nsmtp_host = "file.example"\nretry_jitter = "none"\n')
+    config = load_config(overrides={"smtp_port": 2526, "rate_limit": 0.1 + 0.2, "reply_to": "",
+                                    "secret_key": "k" * 40, "workers": 3}, environ=env)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = write(elsewhere, '[newsletter]\nsmtp_host = "other.example"\nworkers = 9\n')
+    passed = load_config(environ={**other, **config.as_environment()})
+    assert passed == config
+    assert (passed.smtp_host, passed.rate_limit, passed.workers) == ("file.example", 0.1 + 0.2, 3)
+
+
 def test_the_shipped_example_file_is_valid() -> None:
     config = load_config(environ={"NEWSLETTER_CONFIG": str(REPO / "config" /
                                                            "newsletter.example.toml")})

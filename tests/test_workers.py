@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from newsletter.config import load_config
 from newsletter.context import Newsletter
+from newsletter.schedule.process import send_scheduled
 from newsletter.sending import control
 from newsletter.sending.models import Delivery, DeliveryStatus, SendRun
 from newsletter.sending.worker import LocalCrew
@@ -26,6 +28,7 @@ from .builders import MONTH, load_month
 from .conftest import REPO, TEST_SECRET, make_config
 from .fault_server import FaultyHandler, faulty_server
 from .test_crash import add_subscribers, finished, newsletter, status
+from .test_scheduling import AT, set_scheduled
 
 SUBSCRIBERS = 2400
 BATCH = 40
@@ -194,6 +197,25 @@ def test_pause_and_cancel_reach_every_worker_at_its_next_claim(
         _, err = finished(newsletter(store.env, "send", MONTH), code=1)
         assert "cancelled" in err
     assert set(handler.received.values()) == {1}
+
+
+def test_a_scheduled_send_runs_as_many_workers_as_the_setting_says(
+        store: Store, handler: FaultyHandler) -> None:
+    """The scheduler's process was configured by options here, not by the environment its
+    workers inherit: they must still reach the same store and the same server."""
+    handler.delay = SERVER_DELAY
+    config = load_config(overrides={"workers": 2}, environ=store.env)
+    nl = Newsletter.open(config)
+    try:
+        set_scheduled(nl, AT)
+        report = send_scheduled(nl, MONTH, now=AT)
+    finally:
+        nl.close()
+    assert report is not None and report.sent == SUBSCRIBERS and report.workers == 2
+    assert set(handler.received) == set(store.emails)
+    assert set(handler.received.values()) == {1}
+    sent_by_each = [w["sent"] for w in status(store.env)["workers"]]
+    assert len(sent_by_each) == 2 and all(sent_by_each), sent_by_each
 
 
 def test_a_worker_joins_a_running_send_and_exits_when_none_runs(store: Store) -> None:

@@ -55,7 +55,7 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool,
     nl = open_newsletter(ctx)
     count = workers if workers is not None else nl.config.workers
     if count > 1 and not dry_run:
-        _send_with_workers(ctx, nl, month, count, resend_uncertain)
+        _send_with_workers(nl, month, count, resend_uncertain)
         return
     if dry_run:
         plan = plan_without_sending(nl, month)
@@ -72,23 +72,15 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool,
         Notifier(nl.config, store=nl).unreachable(report)
 
 
-def _send_with_workers(ctx: click.Context, nl: Newsletter, month: str, count: int,
-                       resend_uncertain: bool) -> None:
+def _send_with_workers(nl: Newsletter, month: str, count: int, resend_uncertain: bool) -> None:
     """This process plans and works; `count - 1` more `newsletter worker` processes join it."""
-    command = [sys.executable, "-m", "newsletter", *_root_options(ctx), "worker", month,
-               "--quiet", "--when-planned"]
     with progress_reporter(f"Sending {month} ({count} workers)") as progress, \
             stop_on_signals() as stop:
-        report = send_with_workers(nl, month, count, command, resend_uncertain=resend_uncertain,
+        report = send_with_workers(nl, month, count, resend_uncertain=resend_uncertain,
                                    progress=progress, stop=stop)
     _print_report(month, report)
     if report.stopped is StopReason.UNREACHABLE:
         Notifier(nl.config, store=nl).unreachable(report)
-
-
-def _root_options(ctx: click.Context) -> list[str]:
-    url = ctx.find_root().params.get("database_url")
-    return ["--database-url", url] if url else []
 
 
 @cli.command()

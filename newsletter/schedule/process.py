@@ -37,6 +37,7 @@ from ..notify.notifier import Notifier
 from ..sending import ledger
 from ..sending.outcomes import SendReport
 from ..sending.run import send_edition
+from ..sending.worker import send_with_workers
 from .editions import Decision, claim, decide, grace_of
 from .models import RecurringKind, RecurringOutcome
 from .recurring import MonthlyRule, pending, run_recurring
@@ -89,7 +90,8 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
     Another process's live run (SendInProgress) is not a failure: it is sending, not us. Any
     other library error, and a ConfigError too (not a NewsletterError, so named here), is told
     to the editor as a failed send: nobody watches a scheduler's log, and the edition stays
-    `sending`, so the next start or poll continues it once the setup is fixed."""
+    `sending`, so the next start or poll continues it once the setup is fixed.
+    With the workers setting above 1 it sends as `newsletter send --workers N` does."""
     notifier = notifier or Notifier(nl.config, store=nl)
     scheduled_at = None
     if not resume:
@@ -101,7 +103,10 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
             return None
         notifier.started(month, scheduled_at)
     try:
-        report = send_edition(nl, month, stop=stop or threading.Event())
+        stop = stop or threading.Event()
+        workers = nl.config.workers
+        report = (send_with_workers(nl, month, workers, stop=stop) if workers > 1
+                  else send_edition(nl, month, stop=stop))
     except SendInProgress as err:
         log.info("%s: not sending here: %s", month, err)
         return None

@@ -12,8 +12,10 @@ other worker is live, settles what dead ones left, and ends the send.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,21 +32,30 @@ from .engine import Progress, Sender
 from .outcomes import SendReport
 from .store import OPEN
 
-__all__ = ["PLANNED", "LocalCrew", "join_edition", "running_month", "send_with_workers"]
+__all__ = ["PLANNED", "LocalCrew", "join_edition", "running_month", "send_with_workers",
+           "worker_command"]
 
 PROGRESS_SECONDS = 1.0
 PLANNED = b"planned\n"
 """What a `LocalCrew` writes to each worker's standard input once the plan is written."""
 
 
-def send_with_workers(nl: Newsletter, month: str, workers: int, command: Sequence[str], *,
+def worker_command(month: str) -> list[str]:
+    """How this host starts one more worker of `month`'s send: the same Python, waiting for the
+    plan. Its configuration comes through the environment (`LocalCrew`), not the command line."""
+    return [sys.executable, "-m", "newsletter", "worker", month, "--quiet", "--when-planned"]
+
+
+def send_with_workers(nl: Newsletter, month: str, workers: int,
+                      command: Sequence[str] | None = None, *,
                       transport: Transport | None = None, resend_uncertain: bool = False,
                       progress: Progress | None = None, stop: threading.Event | None = None,
                       **options: Any) -> SendReport:
     """Plan once, then deliver in this process and `workers - 1` more started with `command`
-    (a `newsletter worker`); the report adds every worker's sent messages up."""
+    (default: `worker_command`); the report adds every worker's sent messages up."""
     stop = stop or threading.Event()
-    with LocalCrew(nl, month, workers - 1, command, progress=progress, stop=stop) as crew:
+    with LocalCrew(nl, month, workers - 1, command or worker_command(month), progress=progress,
+                   stop=stop) as crew:
         opened = transport is None
         active = transport if transport is not None else make_transport(nl.config)
         try:
@@ -90,7 +101,9 @@ def running_month(nl: Newsletter) -> str | None:
 class LocalCrew:
     """The extra worker processes of one send on this host, and one progress bar for all.
 
-    `command` is how to start one (the CLI passes `newsletter worker MONTH --when-planned`).
+    `command` is how to start one (`worker_command`); each is given this process's whole
+    configuration as NEWSLETTER_* variables (`Config.as_environment`), so it sends with the same
+    store, transport and settings however this one was configured.
     Entering the crew (`with`) launches them while this process plans, so that their start-up
     (a second or so of imports and connecting) overlaps the plan instead of following it; each
     waits on its standard input, and `start` writes a line to it once the plan is written.
@@ -107,8 +120,9 @@ class LocalCrew:
         self.nl, self.month, self.count, self.command = nl, month, count, list(command)
         self.progress = progress
         self.stop = stop or threading.Event()
+        environment = {**os.environ, **nl.config.as_environment()}
         self.spawn = spawn or (lambda argv: subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL))
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=environment))
         self.processes: list[subprocess.Popen[bytes]] = []
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
