@@ -21,7 +21,7 @@ from newsletter.context import Newsletter
 from newsletter.schedule.process import send_scheduled
 from newsletter.sending import control
 from newsletter.sending.models import Delivery, DeliveryStatus, SendRun
-from newsletter.sending.worker import LocalCrew
+from newsletter.sending.worker import LocalCrew, send_with_workers
 from subscribers.models import Subscriber
 
 from .builders import MONTH, load_month
@@ -216,6 +216,22 @@ def test_a_scheduled_send_runs_as_many_workers_as_the_setting_says(
     assert set(handler.received.values()) == {1}
     sent_by_each = [w["sent"] for w in status(store.env)["workers"]]
     assert len(sent_by_each) == 2 and all(sent_by_each), sent_by_each
+
+
+def test_the_progress_of_a_send_with_workers_adds_every_worker_up(
+        store: Store, handler: FaultyHandler) -> None:
+    handler.delay = SERVER_DELAY
+    seen: list[tuple[int, int]] = []
+    nl = Newsletter.open(load_config(environ=store.env))
+    try:
+        report = send_with_workers(nl, MONTH, 2, progress=lambda done, total: seen.append(
+            (done, total)))
+    finally:
+        nl.close()
+    assert report.sent == SUBSCRIBERS and report.workers == 2
+    assert {total for _, total in seen} == {SUBSCRIBERS}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == SUBSCRIBERS and len(set(done)) > 2, done
 
 
 def test_a_worker_joins_a_running_send_and_exits_when_none_runs(store: Store) -> None:

@@ -109,7 +109,8 @@ class LocalCrew:
     waits on its standard input, and `start` writes a line to it once the plan is written.
     Leaving it waits for them; a crew never started ends that input unwritten, and its workers
     exit without working.
-    `progress` hears the whole ledger's progress, all workers added up, about once a second.
+    `progress` hears the whole ledger's progress, all workers added up, about once a second
+    and once more when they have all exited.
     When `stop` is set (SIGTERM, Ctrl-C) each worker is sent SIGTERM: it finishes its batch
     and stops.
     """
@@ -186,12 +187,19 @@ class LocalCrew:
                 return
 
     def _report_progress(self) -> None:
-        assert self.progress is not None
-        while True:
+        """The plan is written when this starts, so the ledger's size is counted once; then each
+        tick counts only the rows still open, fewer as the send goes, not the whole ledger."""
+        progress = self.progress
+        assert progress is not None
+        with self.nl.session() as session:
+            edition_id = session.scalar(select(Edition.id).where(Edition.month == self.month)) or 0
+            total = sum(ledger.status_counts(session, edition_id).values())
+
+        def report() -> None:
             with self.nl.session() as session:
-                edition_id = session.scalar(select(Edition.id).where(Edition.month == self.month))
-                counts = ledger.status_counts(session, edition_id or 0)
-            total = sum(counts.values())
-            self.progress(total - sum(counts.get(s.value, 0) for s in OPEN), total)
-            if self._done.wait(PROGRESS_SECONDS):
-                return
+                progress(total - ledger.count_in(session, edition_id, OPEN), total)
+
+        report()
+        while not self._done.wait(PROGRESS_SECONDS):
+            report()
+        report()  # every worker has exited: where the send ended
