@@ -201,8 +201,8 @@ def test_pause_and_cancel_reach_every_worker_at_its_next_claim(
 
 def test_a_scheduled_send_runs_as_many_workers_as_the_setting_says(
         store: Store, handler: FaultyHandler) -> None:
-    """The scheduler's process was configured by options here, not by the environment its
-    workers inherit: they must still reach the same store and the same server."""
+    """The scheduler's configuration here comes from a mapping and an option, not from the
+    process environment its workers inherit: they must still reach the same store and server."""
     handler.delay = SERVER_DELAY
     config = load_config(overrides={"workers": 2}, environ=store.env)
     nl = Newsletter.open(config)

@@ -13,14 +13,13 @@ from typing import Any
 
 import click
 
-from ..context import Newsletter
 from ..feedback.report import describe_feedback
 from ..notify.notifier import Notifier
 from ..sending import control
 from ..sending.outcomes import SendReport, StopReason
 from ..sending.report import plan_without_sending
 from ..sending.run import send_edition
-from ..sending.worker import PLANNED, join_edition, running_month, send_with_workers
+from ..sending.worker import PLANNED, join_edition, running_month
 from ..status import status_document
 from . import cli, emit_json, library_errors, open_newsletter
 from .progress import progress_reporter
@@ -53,10 +52,6 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool,
         NEWSLETTER_SMTP_HOST=mail.example.org newsletter send 2015-01 --workers 2
     """
     nl = open_newsletter(ctx)
-    count = workers if workers is not None else nl.config.workers
-    if count > 1 and not dry_run:
-        _send_with_workers(nl, month, count, resend_uncertain)
-        return
     if dry_run:
         plan = plan_without_sending(nl, month)
         click.echo(f"{month}: {plan.recipients} recipients, {plan.no_match} without a matching "
@@ -64,20 +59,11 @@ def send(ctx: click.Context, month: str, dry_run: bool, resend_uncertain: bool,
         for variant, headlines, count in plan.variants:
             click.echo(f"  {count:>6} × [{variant}] " + " | ".join(headlines))
         return
-    with progress_reporter(f"Sending {month}") as progress, stop_on_signals() as stop:
-        report = send_edition(nl, month, resend_uncertain=resend_uncertain, progress=progress,
-                              stop=stop)
-    _print_report(month, report)
-    if report.stopped is StopReason.UNREACHABLE:
-        Notifier(nl.config, store=nl).unreachable(report)
-
-
-def _send_with_workers(nl: Newsletter, month: str, count: int, resend_uncertain: bool) -> None:
-    """This process plans and works; `count - 1` more `newsletter worker` processes join it."""
-    with progress_reporter(f"Sending {month} ({count} workers)") as progress, \
-            stop_on_signals() as stop:
-        report = send_with_workers(nl, month, count, resend_uncertain=resend_uncertain,
-                                   progress=progress, stop=stop)
+    processes = workers if workers is not None else nl.config.workers
+    label = f"Sending {month}" + (f" ({processes} workers)" if processes > 1 else "")
+    with progress_reporter(label) as progress, stop_on_signals() as stop:
+        report = send_edition(nl, month, resend_uncertain=resend_uncertain, workers=processes,
+                              progress=progress, stop=stop)
     _print_report(month, report)
     if report.stopped is StopReason.UNREACHABLE:
         Notifier(nl.config, store=nl).unreachable(report)

@@ -37,7 +37,6 @@ from ..notify.notifier import Notifier
 from ..sending import ledger
 from ..sending.outcomes import SendReport
 from ..sending.run import send_edition
-from ..sending.worker import send_with_workers
 from .editions import Decision, claim, decide, grace_of
 from .models import RecurringKind, RecurringOutcome
 from .recurring import MonthlyRule, pending, run_recurring
@@ -103,10 +102,8 @@ def send_scheduled(nl: Newsletter, month: str, *, now: datetime | None = None,
             return None
         notifier.started(month, scheduled_at)
     try:
-        stop = stop or threading.Event()
-        workers = nl.config.workers
-        report = (send_with_workers(nl, month, workers, stop=stop) if workers > 1
-                  else send_edition(nl, month, stop=stop))
+        report = send_edition(nl, month, workers=nl.config.workers,
+                              stop=stop or threading.Event())
     except SendInProgress as err:
         log.info("%s: not sending here: %s", month, err)
         return None
