@@ -7,7 +7,7 @@ from typing import Any
 
 from ..context import Newsletter
 from ..mail.message import Transport
-from ..transports import make_transport
+from ..transports import transport_for
 from .engine import Sender
 from .outcomes import SendReport
 from .worker import send_with_workers
@@ -26,10 +26,5 @@ def send_edition(nl: Newsletter, month: str, *, transport: Transport | None = No
     if workers > 1:
         return send_with_workers(nl, month, workers, transport=transport,
                                  resend_uncertain=resend_uncertain, **options)
-    opened = transport is None
-    active = transport if transport is not None else make_transport(nl.config)
-    try:
+    with transport_for(nl.config, transport) as active:
         return Sender(nl, active, **options).send(month, resend_uncertain=resend_uncertain)
-    finally:
-        if opened:
-            active.close()

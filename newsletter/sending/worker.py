@@ -26,7 +26,7 @@ from ..content.models import Edition, EditionStatus
 from ..context import Newsletter
 from ..db import utcnow
 from ..mail.message import Transport
-from ..transports import make_transport
+from ..transports import transport_for
 from . import ledger
 from .engine import Progress, Sender
 from .outcomes import SendReport
@@ -55,15 +55,9 @@ def send_with_workers(nl: Newsletter, month: str, workers: int,
     (default: `worker_command`); the report adds every worker's sent messages up."""
     stop = stop or threading.Event()
     with LocalCrew(nl, month, workers - 1, command or worker_command(month), progress=progress,
-                   stop=stop) as crew:
-        opened = transport is None
-        active = transport if transport is not None else make_transport(nl.config)
-        try:
-            report = Sender(nl, active, stop=stop, **options).send(
-                month, resend_uncertain=resend_uncertain, crew=crew)
-        finally:
-            if opened:
-                active.close()
+                   stop=stop) as crew, transport_for(nl.config, transport) as active:
+        report = Sender(nl, active, stop=stop, **options).send(
+            month, resend_uncertain=resend_uncertain, crew=crew)
     with nl.session() as session:
         edition_id = session.scalar(select(Edition.id).where(Edition.month == month))
         whole = ledger.last_run(session, edition_id or 0)
@@ -76,13 +70,8 @@ def join_edition(nl: Newsletter, month: str, *, transport: Transport | None = No
                  **options: Any) -> SendReport | None:
     """Work on the month's running send as one more worker until nothing is due; None if no
     send of it is running. `options` go to `Sender` (stop, clock, retry, rate_limit)."""
-    opened = transport is None
-    active = transport if transport is not None else make_transport(nl.config)
-    try:
+    with transport_for(nl.config, transport) as active:
         return Sender(nl, active, **options).join(month)
-    finally:
-        if opened:
-            active.close()
 
 
 def running_month(nl: Newsletter) -> str | None:

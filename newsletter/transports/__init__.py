@@ -7,7 +7,8 @@ still importable from here (`from newsletter.transports import SMTPTransport`), 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
 
@@ -22,7 +23,7 @@ _CLASSES = {path.rpartition(":")[2]: path for provider in PROVIDERS.values()
 """Each class a provider row names, by its own name: the lazy exports of this package."""
 
 __all__ = ["HTTPSettings", "HTTPTransport", "OutgoingMessage", "Outcome", "SendResult", "Transport",
-           "make_transport"]
+           "make_transport", "transport_for"]
 __all__ += sorted(set(_CLASSES) - set(__all__))
 
 
@@ -35,6 +36,20 @@ def make_transport(config: Config) -> Transport:
     first = [_load(provider.settings)(**_values(config, provider.fields))] if provider.settings else []
     transport: Transport = _load(provider.transport)(*first, **_values(config, provider.options))
     return transport
+
+
+@contextmanager
+def transport_for(config: Config, given: Transport | None = None) -> Iterator[Transport]:
+    """`given` as it is, or the configured transport for the block, closed after it: a caller
+    that lends its own transport (a test, the demo) keeps it open."""
+    if given is not None:
+        yield given
+        return
+    transport = make_transport(config)
+    try:
+        yield transport
+    finally:
+        transport.close()
 
 
 def _values(config: Config, names: Mapping[str, str]) -> dict[str, Any]:
