@@ -137,3 +137,30 @@ def test_migrating_down_and_up_keeps_every_row(store: Newsletter, tmp_path: Path
         assert connection.execute(text("SELECT month, status FROM editions")).all() == [(MONTH, "missed")]
         with pytest.raises(IntegrityError), connection.begin_nested():
             connection.execute(text("UPDATE editions SET status = 'lost'"))
+
+
+def _sent_index_definition(store: Newsletter) -> str:
+    query = ("SELECT sql FROM sqlite_master WHERE name = :name" if store.engine.dialect.name == "sqlite"
+             else "SELECT indexdef FROM pg_indexes WHERE indexname = :name")
+    with store.engine.connect() as connection:
+        return connection.execute(text(query), {"name": "ix_deliveries_edition_sent_at"}).scalar_one()
+
+
+def test_the_sent_at_index_holds_only_rows_that_were_sent(store: Newsletter) -> None:
+    """Partial (0015): planning and claiming write rows without sent_at and so no entry in it.
+    On SQLite, which decides from the SQL alone, the watch's count of recent sends and the
+    report's min() state what the index needs, and use it."""
+    store.init()
+    definition = _sent_index_definition(store).lower().replace("(", " ").replace(")", " ")
+    assert definition.split()[-5:] == ["where", "sent_at", "is", "not", "null"], definition
+    if store.engine.dialect.name != "sqlite":
+        return
+    queries = [
+        "SELECT count(*) FROM deliveries WHERE edition_id = 1 AND status = 'sent' "
+        "AND sent_at >= '2026-12-01'",
+        "SELECT min(sent_at) FROM deliveries WHERE edition_id = 1 AND status = 'sent' "
+        "AND sent_at IS NOT NULL"]
+    with store.engine.connect() as connection:
+        for query in queries:
+            plan = " ".join(str(row[-1]) for row in connection.execute(text("EXPLAIN QUERY PLAN " + query)))
+            assert "ix_deliveries_edition_sent_at" in plan, (query, plan)

@@ -146,9 +146,10 @@ def first_and_last_sent(nl: Newsletter, month: str) -> tuple[datetime | None, da
 
 
 def _first_and_last(session: Session, edition_id: int) -> tuple[datetime | None, datetime | None]:
-    sent = (Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT)
+    sent = (Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.SENT,
+            Delivery.sent_at.is_not(None))
     # Apart: SQLite answers a lone min() or max() from the end of the (edition, status, sent_at)
-    # index, but not the pair.
+    # index, partial on sent_at IS NOT NULL, but not the pair.
     first = session.scalar(select(func.min(Delivery.sent_at)).where(*sent))
     last = session.scalar(select(func.max(Delivery.sent_at)).where(*sent))
     return _aware(first), _aware(last)
