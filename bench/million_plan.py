@@ -10,6 +10,11 @@ Planning (the default):
 3. Its rows are deleted; then measured, in a fresh subprocess: `SqlSendStore.plan`, as `send`
    calls it (planner.py: one INSERT … SELECT per 100 000 ids, plus the counts). Both report time,
    VmHWM (peak RSS) and their counts per variant, which must be equal. Target: < 10 s at 1 M.
+   Each starts from a settled database, as a monthly send finds it: on PostgreSQL `VACUUM ANALYZE`
+   and `CHECKPOINT` first, on SQLite a WAL checkpoint. Unsettled, the planner shared the machine
+   with autovacuum of a million rows just inserted or deleted and with the checkpointer (probe,
+   2026-12-07, the same plan: 13.6 s right after the bulk insert, 10.2-10.5 s after a DELETE,
+   9.0 s after TRUNCATE and VACUUM, 7.8-8.1 s settled).
 
 --send: `Sender.send(month)` into smtp-sink in a subprocess (planning included), VmRSS once ready,
 VmHWM after planning and after the whole send, against the same subprocess on 10 000 readers.
@@ -234,9 +239,23 @@ def clear_ledger(url: str) -> None:
     nl.close()
 
 
+def settle(url: str) -> None:
+    """What autovacuum and the checkpointer would have done before a real send, done now."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    statements = (["PRAGMA wal_checkpoint(TRUNCATE)"] if engine.dialect.name == "sqlite"
+                  else ["VACUUM ANALYZE", "CHECKPOINT"])
+    with engine.connect() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
 def compare_plans(url: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    settle(url)
     old = run_plan_child(url, "python")
     clear_ledger(url)
+    settle(url)
     new = run_plan_child(url, "sql")
     if old["counts"] != new["counts"] or old["rows"] != new["rows"]:
         raise SystemExit(f"the planners disagree: python {old['counts']} ({old['rows']} rows), "
