@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,9 +10,12 @@ from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     Table,
+    Text,
     and_,
     bindparam,
+    column,
     delete,
     exists,
     func,
@@ -22,9 +26,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
-from newsletter.db import UTCDateTime, utcnow
+from newsletter.db import utcnow
 from newsletter.db.models import Topic
 from newsletter.db.sql import one_of
 from newsletter.db.types import new_uid
@@ -257,10 +263,9 @@ def _write_batch(session: Session, batch: Sequence[SubscriberRow], keys: list[st
               "all_topics": k.topics is None, "language": k.language}
              for key, k in touched.items() if k.write == "add"]
     if added:  # what every new row shares is bound once, not per row
-        at = bindparam("imported_at", now, type_=UTCDateTime())
         _insert_many(session, _SUBSCRIBERS, added, status=SubscriberStatus.ACTIVE,
-                     consent_method=ConsentMethod.IMPORT, consent_source=source, consent_at=at,
-                     confirmed_at=at, created_at=at, updated_at=at)
+                     consent_method=ConsentMethod.IMPORT, consent_source=source, consent_at=now,
+                     confirmed_at=now, created_at=now, updated_at=now)
         # a SELECT, not RETURNING: psycopg's executemany with RETURNING costs 2.5× the CPU
         for key, new_id in session.execute(select(Subscriber.email_hash, Subscriber.id).where(
                 one_of(session, Subscriber.email_hash, [row["email_hash"] for row in added]))):
@@ -305,21 +310,38 @@ def _link_topics(session: Session, written: list[_Known]) -> None:
 
 def _insert_many(session: Session, table: Table, rows: list[dict[str, object]],
                  **shared: object) -> None:
-    """`rows` (same keys each) plus the `shared` values. On PostgreSQL one statement, INSERT …
-    SELECT FROM unnest of one array per column: psycopg's executemany sends a statement per
-    row, and that was most of an import's CPU there. Elsewhere an executemany (SQLite's runs in
-    this process, with no round trips to save)."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(table).values(**shared), rows)
+    """`rows` (same keys each, JSON values) plus the `shared` values. On PostgreSQL one
+    statement, INSERT … SELECT FROM json_to_recordset of the rows as one JSON text: psycopg's
+    executemany sends a statement per row (that was most of an import's CPU there), and an array
+    per column has each element checked by a regular expression as it is dumped, where
+    `json.dumps` runs in C (the whole write 5.1 s instead of 6.0-6.9 s at 100 000 rows).
+    Elsewhere an executemany (SQLite's runs in this process, with no round trips to save), the
+    shared values converted for the driver once: SQLAlchemy converts a bound value again for
+    every row it is sent with."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(insert(table).values(**{
+            name: literal(_for_driver(table.c[name].type, value, dialect), _AS_CONVERTED)
+            for name, value in shared.items()}), rows)
         return
     names = list(rows[0])
-    columns = func.unnest(*[bindparam(f"many_{name}", [row[name] for row in rows],
-                                      type_=postgresql.ARRAY(table.c[name].type))
-                            for name in names]).table_valued(*names).render_derived()
-    fixed = [value if isinstance(value, ColumnElement) else literal(value, table.c[name].type)
-             for name, value in shared.items()]
+    columns = func.json_to_recordset(bindparam("many_rows", json.dumps(rows), type_=Text())
+                                     .cast(postgresql.JSON)).table_valued(
+        *[column(name, table.c[name].type) for name in names]).render_derived(with_types=True)
+    fixed = [literal(value, table.c[name].type) for name, value in shared.items()]
     session.execute(insert(table).from_select(
         [*names, *shared], select(*[columns.c[name] for name in names], *fixed)))
+
+
+_AS_CONVERTED = String()
+"""A type that converts nothing on SQLite, for a value already converted (a NULL type would take
+the column's type again)."""
+
+
+def _for_driver(column_type: TypeEngine[object], value: object, dialect: Dialect) -> object:
+    """`value` as the column's type hands it to the DB-API driver."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
 
 
 def list_subscribers(session: Session, status: SubscriberStatus | None = None) -> list[Subscriber]:
