@@ -51,7 +51,8 @@ chunk's write (well under the busy timeout), and a crash keeps the chunks alread
 PLAN_CONNECTIONS = 2
 """Chunks written at once on PostgreSQL, each over its own connection. An INSERT … SELECT is the
 server's work (half of it the two foreign-key checks of every row) and runs on one core; two at a
-time plan 1 000 000 readers in 0.6 of the time on two cores. SQLite has one writer: one at a time."""
+time write 1 000 000 readers' rows in two thirds of the time on two cores (three: slower).
+SQLite has one writer: one at a time."""
 _DELIVERIES = cast(Table, Delivery.__table__)
 _PLANNED = ("edition_id", "subscriber_id", "variant", "status", "attempts", "created_at",
             "updated_at")

@@ -6,8 +6,8 @@ Create Date: 2026-12-07
 
 A planned or claimed row has no sent_at, and the watch and the report only read rows that do.
 Partial on `sent_at IS NOT NULL`, the index takes no entry when planning writes a row or a
-worker claims one, only when a message is recorded as sent: at 1 000 000 readers planning on
-PostgreSQL writes 10 % faster. Both SQLite and PostgreSQL use it for `sent_at >= :since`, which
+worker claims one, only when a message is recorded as sent: at 1 000 000 readers the planner's
+inserts on PostgreSQL took 6.5 s instead of 7.3 s (probe, 2026-12-04). Both SQLite and PostgreSQL use it for `sent_at >= :since`, which
 implies the condition; the report's min() and max() state it.
 """
 
