@@ -155,12 +155,14 @@ def test_the_sent_at_index_holds_only_rows_that_were_sent(store: Newsletter) -> 
     assert definition.split()[-5:] == ["where", "sent_at", "is", "not", "null"], definition
     if store.engine.dialect.name != "sqlite":
         return
-    queries = [
-        "SELECT count(*) FROM deliveries WHERE edition_id = 1 AND status = 'sent' "
-        "AND sent_at >= '2026-12-01'",
-        "SELECT min(sent_at) FROM deliveries WHERE edition_id = 1 AND status = 'sent' "
+    queries = [  # bound values, as the watch and the report send them
+        "SELECT count(*) FROM deliveries WHERE edition_id = :edition AND status = :sent "
+        "AND sent_at >= :since",
+        "SELECT min(sent_at) FROM deliveries WHERE edition_id = :edition AND status = :sent "
         "AND sent_at IS NOT NULL"]
+    values = {"edition": 1, "sent": "sent", "since": "2026-12-01 00:00:00.000000"}
     with store.engine.connect() as connection:
         for query in queries:
-            plan = " ".join(str(row[-1]) for row in connection.execute(text("EXPLAIN QUERY PLAN " + query)))
+            plan = " ".join(str(row[-1]) for row in connection.execute(
+                text("EXPLAIN QUERY PLAN " + query), values))
             assert "ix_deliveries_edition_sent_at" in plan, (query, plan)
