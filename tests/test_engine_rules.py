@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import mmap
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from newsletter.context import Newsletter
 from newsletter.domain import Citation, EditionContent, Named, SummaryItem
 from newsletter.errors import ComposeError, ConfigError, ContentError, SendInProgress, StateError
 from newsletter.mail.message import Outcome, OutgoingMessage, SendResult
+from newsletter.sending import journal as journal_module
 from newsletter.sending.engine import UNREACHABLE_BATCHES, Sender, SendReport, StopReason
 from newsletter.sending.journal import Journal, hand_over_shape, settle
 from newsletter.sending.ledger import ORPHANED
@@ -535,6 +537,40 @@ def test_a_row_handed_over_again_is_judged_by_its_latest_hand_over(tmp_path: Pat
     journal.close(remove=False)
     settled = settle(tmp_path / "run.jnl", [1])
     assert (settled.results, settled.uncertain, settled.pending) == ({}, [1], [])
+
+
+def _mapped_bytes(path: Path) -> int:
+    """How much of `path` this process has mapped, from the kernel's own list."""
+    total = 0
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if line.endswith(str(path)):
+            start, end = line.split()[0].split("-")
+            total += int(end, 16) - int(start, 16)
+    return total
+
+
+def test_a_long_journal_maps_one_window_and_reads_back_whole(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mapped page counts in the worker's memory: past a window, the journal maps the next
+    one instead of the whole file, and lines that straddle the seam read back intact."""
+    window = 2 * mmap.ALLOCATIONGRANULARITY
+    monkeypatch.setattr(journal_module, "MAP_WINDOW", window)
+    path = tmp_path / "run.jnl"
+    journal = Journal(path)
+    ids = list(range(1, 3_001))
+    results = {i: (SendResult(i, Outcome.SENT) if i % 7 else
+                   SendResult(i, Outcome.TEMPORARY, detail="smtp 451 " + "x" * (i % 300)))
+               for i in ids}
+    mapped = []
+    for start in range(0, len(ids), 200):
+        journal.handed([[[i] for i in ids[start:start + 200]]])
+        for i in ids[start:start + 200]:
+            journal.result(results[i])
+        mapped.append(_mapped_bytes(path))
+    assert path.stat().st_size > 10 * window
+    assert max(mapped) == window
+    journal.close(remove=False)
+    assert settle(path, ids).results == results
 
 
 def test_the_hand_over_shape_follows_each_transport() -> None:
