@@ -18,7 +18,6 @@ from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Engine,
     Integer,
     String,
@@ -151,8 +150,8 @@ def plan_deliveries(session: Session, edition: EditionContent, clock: Callable[[
     an existing row stays as it is, so planning again (after a crash, with new subscribers) adds
     only what is missing. How many rows were added.
 
-    On PostgreSQL the chunks go `PLAN_CONNECTIONS` at a time, each in its own transaction on a
-    connection of the session's engine; the session commits first, so they see its statistics."""
+    Each chunk is its own transaction on the session's engine, `PLAN_CONNECTIONS` at a time on
+    PostgreSQL; the session commits first, so they see its statistics."""
     assert edition.id is not None
     if not edition.items:
         return 0
@@ -162,31 +161,28 @@ def plan_deliveries(session: Session, edition: EditionContent, clock: Callable[[
     session.commit()
     lows = range(0, last, chunk)
 
-    def write(connection: Connection, low: int) -> int:
+    engine = cast(Engine, session.get_bind())
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def write_chunk(low: int) -> int:
+        """The chunk of ids above `low`, in its own transaction."""
         audience = _audience(edition, item_topics, ids=(low, low + chunk))
         now = literal(clock(), UTCDateTime())
         rows = select(literal(edition.id, Integer), audience.c.subscriber_id, _key(edition, audience),
                       literal(DeliveryStatus.PENDING.value, String), literal(0, Integer), now, now
                       ).where(audience.c.mask > 0)
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        result = connection.execute(
-            insert(_DELIVERIES).from_select(_PLANNED, rows)
-            .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
-            .execution_options(preserve_rowcount=True))
+        with engine.begin() as connection:
+            result = connection.execute(
+                insert(_DELIVERIES).from_select(_PLANNED, rows)
+                .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+                .execution_options(preserve_rowcount=True))
         return max(result.rowcount, 0)
 
-    bind = session.get_bind()
-    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and len(lows) > 1:
-        def own_transaction(low: int) -> int:
-            with bind.begin() as connection:
-                return write(connection, low)
+    if engine.dialect.name == "postgresql":
         with ThreadPoolExecutor(PLAN_CONNECTIONS, thread_name_prefix="plan") as pool:
-            added = sum(pool.map(own_transaction, lows))
-    else:
-        added = 0
-        for low in lows:
-            added += write(session.connection(), low)
-            session.commit()
+            added = sum(pool.map(write_chunk, lows))
+    else:  # one writer; in this thread, where an in-memory database's one connection lives
+        added = sum(map(write_chunk, lows))
     if added:
         _ledger_id_statistics(session)
     return added
