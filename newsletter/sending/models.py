@@ -21,13 +21,17 @@ class DeliveryStatus(enum.StrEnum):
     UNCERTAIN = "uncertain"
 
 
+_SENT = text("sent_at IS NOT NULL")
+"""The rows ix_deliveries_edition_sent_at holds: only sent ones (migration 0015)."""
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_deliveries_edition_status", "edition_id", "status", "id"),
         Index("ix_deliveries_edition_sent_at", "edition_id", "status", "sent_at",  # watch (0015)
-              postgresql_where=text("sent_at IS NOT NULL"), sqlite_where=text("sent_at IS NOT NULL")),
+              postgresql_where=_SENT, sqlite_where=_SENT),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
