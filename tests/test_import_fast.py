@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from newsletter.context import Newsletter
 from newsletter.errors import ContentError, ContentErrors
@@ -244,6 +244,29 @@ def test_rows_for_one_address_in_one_call_meet_each_other(newsletter: Newsletter
     assert (report.added, report.updated) == (1, 1)
     [(key, person)] = [(k, v) for k, v in audience(newsletter).items() if isinstance(k, str)]
     assert person[:2] == ("twice@example.org", "Two") and person[4:6] == (frozenset({"empathy"}), "fr")
+
+
+def test_new_rows_carry_the_import_time_as_the_orm_would_store_it(newsletter: Newsletter) -> None:
+    """The values every new row shares are bound once per batch, converted by hand for the
+    driver on SQLite: they read back as the moment of the import, in UTC, and compare in SQL
+    against a time bound the ordinary way."""
+    rows = [SubscriberRow(i + 2, f"t{i}@example.org", "", None) for i in range(1_500)]
+    before = datetime.now(UTC)
+    with newsletter.session() as session:
+        import_rows(session, rows, "import: times.csv")
+    after = datetime.now(UTC)
+    with newsletter.session() as session:
+        people = session.scalars(select(Subscriber)).all()
+        later = session.scalar(select(func.count()).select_from(Subscriber).where(
+            Subscriber.created_at >= before, Subscriber.consent_at <= after))
+    assert len(people) == later == 1_500
+    for person in people:
+        times = {person.consent_at, person.confirmed_at, person.created_at, person.updated_at}
+        assert len(times) == 1, times
+        assert all(t is not None and t.tzinfo is not None and before <= t <= after for t in times)
+        assert (person.consent_method, person.consent_source) == (ConsentMethod.IMPORT,
+                                                                  "import: times.csv")
+        assert person.status is SubscriberStatus.ACTIVE
 
 
 def test_progress_is_reported_per_batch(newsletter: Newsletter) -> None:
